@@ -1,0 +1,1 @@
+"""storyreel: declarative storyboards for AI video."""

@@ -1,0 +1,154 @@
+"""The one error base of storyreel.
+
+Every error a user can cause or meet is a `StoryreelError`: it carries a message, an optional
+source location, an optional hint and an exit code. The CLI catches it once, prints `render()`
+and exits with `exit_code`. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # a run ended incomplete, or an operational error (network, API refusal)
+    USAGE = 2  # anything wrong in the user's files or arguments
+    INTERRUPTED = 130
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a source file: 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a storyboard, at a place, with an optional hint."""
+
+    message: str
+    location: Location | None = None
+    hint: str | None = None
+    source_line: str | None = None
+    warning: bool = False
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        loc = self.location
+        return (loc.file, loc.line, loc.col, self.message) if loc else ("", 0, 0, self.message)
+
+    def render(self) -> str:
+        head = f"{self.location}: " if self.location else ""
+        kind = "warning: " if self.warning else ""
+        lines = [f"{head}{kind}{self.message}"]
+        if self.source_line is not None and self.location is not None:
+            lines.append("    " + self.source_line.rstrip("\n"))
+            lines.append("    " + " " * (self.location.col - 1) + "^")
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class StoryreelError(Exception):
+    """Base of every error storyreel reports to a user."""
+
+    exit_code: int = ExitCode.FAILED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: Location | None = None,
+        hint: str | None = None,
+        exit_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def render(self) -> str:
+        return Problem(self.message, self.location, self.hint).render()
+
+
+class StoryboardError(StoryreelError):
+    """One or more problems in the user's storyboard files: exit 2, all listed, by line."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=Problem.sort_key)
+        first = self.problems[0] if self.problems else Problem("invalid storyboard")
+        super().__init__(first.message, location=first.location, hint=first.hint)
+
+    def render(self) -> str:
+        return "\n".join(p.render() for p in self.problems)
+
+
+class UsageError(StoryreelError):
+    """Bad command-line arguments or a missing file."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ApiError(StoryreelError):
+    """The API refused or failed a request; carries what the server said."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        parameter: str | None = None,
+        task_uuid: str | None = None,
+        status: int | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.parameter = parameter
+        self.task_uuid = task_uuid
+        self.status = status
+        self.transient = transient
+        self.retry_after = retry_after
+
+    def render(self) -> str:
+        parts = [f"API error {self.code or 'unknown'}"]
+        if self.status:
+            parts.append(f"(HTTP {self.status})")
+        text = " ".join(parts) + f": {self.message}"
+        if self.parameter:
+            text += f" [parameter: {self.parameter}]"
+        if self.task_uuid:
+            text += f" [task {self.task_uuid}]"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"ApiError(code={self.code!r}, status={self.status!r}, message={self.message!r}, "
+            f"parameter={self.parameter!r}, task_uuid={self.task_uuid!r})"
+        )
+
+
+class MediaError(StoryreelError):
+    """A video could not be read, decoded or written."""
+
+    exit_code = ExitCode.FAILED
+
+
+class RunIncomplete(StoryreelError):
+    """A run ended with failed or skipped shots."""
+
+    exit_code = ExitCode.FAILED
