@@ -1,0 +1,283 @@
+"""The model catalog: request schemas, cross-field rules, sizes and prices, as data.
+
+Input: the JSON files under `schemas/models/` (one per Runware model AIR id).
+Output: `ModelSpec` objects that check a request (`check_request`), estimate its cost and
+resolve its output size. The planner and the simulator both use this, so the simulator
+refuses exactly what the planner refuses. Adding a model means adding a file, not code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .errors import UsageError
+
+JsonPath = tuple[str | int, ...]
+
+
+def schemas_dir() -> Path:
+    """The schemas folder: inside the installed package, or at the top of a source checkout."""
+    packaged = Path(__file__).parent / "schemas"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "schemas"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One way a request breaks its model's schema or rules."""
+
+    path: JsonPath
+    message: str
+    code: str
+    parameter: str
+    warning: bool = False
+    hint: str | None = None
+    allowed: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Cost:
+    amount: float
+    estimated: bool
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    warning: bool
+    code: str
+    parameter: str
+    message: str
+    hint: str | None
+    when: Draft202012Validator
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: its request schema (JSON Schema 2020-12) and the x-storyreel extension."""
+
+    air: str
+    name: str
+    schema: Mapping[str, Any]
+    fps: int
+    default_duration: float
+    sent: Mapping[str, Any]
+    sizes: Mapping[str, Any]
+    prices: Mapping[str, Any]
+    rules: tuple[Rule, ...]
+    validator: Draft202012Validator = field(repr=False)
+
+    def check_request(self, request: Mapping[str, Any]) -> list[Violation]:
+        """Every schema violation and rule break of `request`, warnings included."""
+        found = [_violation(e) for e in self.validator.iter_errors(request)]
+        for rule in self.rules:
+            if rule.when.is_valid(request):
+                found.append(_rule_violation(rule, request))
+        return found
+
+    def resolution(self, request: Mapping[str, Any]) -> str:
+        """The resolution class (e.g. '720p') of a request, from resolution or width x height."""
+        if "width" in request and "height" in request:
+            short = min(int(request["width"]), int(request["height"]))
+            for name, pairs in self.sizes["table"].items():
+                if any(min(w, h) == short for w, h in pairs):
+                    return str(name)
+        return str(request.get("resolution", self.sizes["default"]))
+
+    def output_size(
+        self, request: Mapping[str, Any], image_size: tuple[int, int] | None = None
+    ) -> tuple[int, int]:
+        """Width x height the model renders: explicit size, else the resolution's row at the
+        aspect ratio closest to the input image (16:9 without one)."""
+        if "width" in request and "height" in request:
+            return int(request["width"]), int(request["height"])
+        row = self.sizes["table"][self.resolution(request)]
+        if image_size is None:
+            return int(row[0][0]), int(row[0][1])
+        aspect = image_size[0] / image_size[1]
+        w, h = min(row, key=lambda p: abs(p[0] / p[1] - aspect))
+        return int(w), int(h)
+
+    def duration(self, request: Mapping[str, Any]) -> float:
+        return float(request.get("duration", self.default_duration))
+
+    def estimate_cost(self, request: Mapping[str, Any]) -> Cost:
+        """Price of one request (all its results) from the published table."""
+        res = self.resolution(request)
+        table = self.prices["table"]
+        estimated = res not in table
+        res = res if not estimated else self.prices["estimate"].get(res, next(iter(table)))
+        seconds = self.duration(request)
+        per_clip = table[res].get(f"{seconds:g}")
+        if per_clip is None:
+            estimated = True
+            per_clip = max(table[res].values()) * seconds / max(float(k) for k in table[res])
+        count = int(request.get("numberResults", 1))
+        return Cost(round(per_clip * count, 6), estimated)
+
+
+class Catalog:
+    """Every model spec found in a schemas folder, by AIR id."""
+
+    def __init__(self, specs: Sequence[ModelSpec]) -> None:
+        self._specs = {s.air: s for s in specs}
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self._specs)
+
+    def find(self, air: str) -> ModelSpec | None:
+        return self._specs.get(air)
+
+    def get(self, air: str) -> ModelSpec:
+        spec = self._specs.get(air)
+        if spec is None:
+            raise UsageError(f"unknown model {air!r}", hint=closest_hint(air, self.ids))
+        return spec
+
+
+@cache
+def load_catalog(folder: Path | None = None) -> Catalog:
+    """Read every `*.json` model spec under `schemas/models/`."""
+    root = (folder or schemas_dir()) / "models"
+    return Catalog([load_model_spec(p) for p in sorted(root.glob("*.json"))])
+
+
+def load_model_spec(path: Path) -> ModelSpec:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    ext = schema["x-storyreel"]
+    rules = tuple(_make_rule(r) for r in ext.get("rules", []))
+    return ModelSpec(
+        air=ext["model"],
+        name=ext.get("name", ext["model"]),
+        schema=schema,
+        fps=int(ext.get("fps", 24)),
+        default_duration=float(ext.get("defaultDuration", 5)),
+        sent=ext.get("sent", {}),
+        sizes=ext["sizes"],
+        prices=ext["prices"],
+        rules=rules,
+        validator=Draft202012Validator(schema),
+    )
+
+
+def _make_rule(raw: Mapping[str, Any]) -> Rule:
+    return Rule(
+        id=raw["id"],
+        warning=raw.get("level") == "warning",
+        code=raw["code"],
+        parameter=raw["parameter"],
+        message=raw["message"],
+        hint=raw.get("hint"),
+        when=Draft202012Validator(raw["when"]),
+    )
+
+
+def _rule_violation(rule: Rule, request: Mapping[str, Any]) -> Violation:
+    fields = {k: v for k, v in request.items() if isinstance(v, (int, float, str))}
+    path: JsonPath = tuple(rule.parameter.split("."))
+    return Violation(
+        path=path,
+        message=rule.message.format_map(_Blank(fields)),
+        code=rule.code,
+        parameter=rule.parameter,
+        warning=rule.warning,
+        hint=rule.hint,
+    )
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _violation(error: ValidationError) -> Violation:
+    """Translate one jsonschema error into Runware's terms (code, parameter, allowed values)."""
+    path: JsonPath = tuple(error.absolute_path)
+    validator = str(error.validator)
+    if validator == "required":
+        missing = str(error.message).split("'")[1] if "'" in error.message else ""
+        path = path + (missing,)
+        return Violation(path, f"{missing} is required", f"missing{_cap(missing)}",
+                         _dotted(path))
+    if validator == "additionalProperties":
+        extra = _extra_keys(error)
+        known = list(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
+        key = extra[0] if extra else "?"
+        return Violation(path + (key,), f"unknown parameter {key!r}", "unsupportedParameter",
+                         _dotted(path + (key,)), hint=closest_hint(key, known))
+    if validator == "anyOf" and error.context:
+        deeper = [e for e in error.context if e.validator != "type"]
+        if deeper:
+            return _violation(deeper[0])
+    param = _dotted(path)
+    last = next((str(p) for p in reversed(path) if isinstance(p, str)), "request")
+    if validator in ("enum", "const"):
+        allowed = tuple(error.validator_value) if validator == "enum" else (error.validator_value,)
+        return Violation(path, f"{error.instance!r} is not one of {_show(allowed)}",
+                         f"unsupported{_cap(last)}", param,
+                         hint=closest_hint(error.instance, allowed), allowed=allowed)
+    return Violation(path, _plain_message(error), f"invalid{_cap(last)}", param)
+
+
+def _plain_message(error: ValidationError) -> str:
+    v, value = str(error.validator), error.validator_value
+    if v == "minLength":
+        return f"must be at least {value} characters long (got {len(error.instance)})"
+    if v == "maxLength":
+        return f"must be at most {value} characters long (got {len(error.instance)})"
+    if v in ("minimum", "maximum"):
+        word = "at least" if v == "minimum" else "at most"
+        return f"{error.instance!r} must be {word} {value}"
+    if v in ("minItems", "maxItems"):
+        word = "at least" if v == "minItems" else "at most"
+        return f"must have {word} {value} item{'s' if value != 1 else ''}"
+    if v == "type":
+        return f"{error.instance!r} is not of type {value!r}"
+    if v == "anyOf" and isinstance(error.instance, dict):
+        return "must be an image (URL, UUID, data URI or base64) or {image, frame}"
+    return error.message
+
+
+def _extra_keys(error: ValidationError) -> list[str]:
+    props = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+    inst = error.instance if isinstance(error.instance, dict) else {}
+    return sorted(k for k in inst if k not in props)
+
+
+def _show(values: Sequence[Any]) -> str:
+    shown = ", ".join(repr(v) for v in values[:25])
+    return shown + (", ..." if len(values) > 25 else "")
+
+
+def _cap(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _dotted(path: JsonPath) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def closest_hint(value: Any, choices: Sequence[Any]) -> str | None:
+    """'did you mean ...?' for the closest choice, when one is close enough."""
+    if not isinstance(value, str):
+        numbers = [c for c in choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and numbers:
+            return f"did you mean {min(numbers, key=lambda c: abs(c - value))!r}?"
+        return None
+    texts = [c for c in choices if isinstance(c, str)]
+    norm = value.replace("-", "_").replace(" ", "_").lower()
+    for c in texts:
+        if c.replace("-", "_").replace(" ", "_").lower() == norm:
+            return f"did you mean {c!r}?"
+    close = difflib.get_close_matches(value, texts, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
