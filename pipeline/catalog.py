@@ -243,7 +243,7 @@ def _plain_message(error: ValidationError) -> str:
         return f"must have {word} {value} item{'s' if value != 1 else ''}"
     if v == "type":
         return f"{error.instance!r} is not of type {value!r}"
-    if v == "anyOf" and isinstance(error.instance, dict):
+    if v == "anyOf":
         return "must be an image (URL, UUID, data URI or base64) or {image, frame}"
     return error.message
 
