@@ -77,7 +77,7 @@ class ModelSpec:
 
     def check_request(self, request: Mapping[str, Any]) -> list[Violation]:
         """Every schema violation and rule break of `request`, warnings included."""
-        found = [_violation(e) for e in self.validator.iter_errors(request)]
+        found = [translate_error(e) for e in self.validator.iter_errors(request)]
         for rule in self.rules:
             if rule.when.is_valid(request):
                 found.append(_rule_violation(rule, request))
@@ -200,10 +200,16 @@ class _Blank(dict[str, Any]):
         return "?"
 
 
-def _violation(error: ValidationError) -> Violation:
-    """Translate one jsonschema error into Runware's terms (code, parameter, allowed values)."""
+def translate_error(error: ValidationError) -> Violation:
+    """Translate one jsonschema error into Runware's terms (code, parameter, allowed values).
+
+    A subschema may carry an `x-message`: the message to show when it fails as a whole.
+    """
     path: JsonPath = tuple(error.absolute_path)
     validator = str(error.validator)
+    custom = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+    if custom and validator in ("anyOf", "oneOf", "not", "false"):
+        return Violation(path, str(custom), f"invalid{_cap(_last_key(path))}", _dotted(path))
     if validator == "required":
         missing = str(error.message).split("'")[1] if "'" in error.message else ""
         path = path + (missing,)
@@ -218,9 +224,9 @@ def _violation(error: ValidationError) -> Violation:
     if validator == "anyOf" and error.context:
         deeper = [e for e in error.context if e.validator != "type"]
         if deeper:
-            return _violation(deeper[0])
+            return translate_error(deeper[0])
     param = _dotted(path)
-    last = next((str(p) for p in reversed(path) if isinstance(p, str)), "request")
+    last = _last_key(path)
     if validator in ("enum", "const"):
         allowed = tuple(error.validator_value) if validator == "enum" else (error.validator_value,)
         return Violation(path, f"{error.instance!r} is not one of {_show(allowed)}",
@@ -257,6 +263,10 @@ def _extra_keys(error: ValidationError) -> list[str]:
 def _show(values: Sequence[Any]) -> str:
     shown = ", ".join(repr(v) for v in values[:25])
     return shown + (", ..." if len(values) > 25 else "")
+
+
+def _last_key(path: JsonPath) -> str:
+    return next((str(p) for p in reversed(path) if isinstance(p, str)), "request")
 
 
 def _cap(name: str) -> str:

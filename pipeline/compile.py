@@ -1,0 +1,151 @@
+"""Compile: a storyboard path -> a validated `Plan`, every stage's problems reported at once.
+
+This is the one place that strings the pure stages together (load -> schema -> model ->
+templates -> graph -> plan) and does the little file reading they need (local images are
+hashed here, and refused outside the storyboard's folder unless allowed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog, closest_hint, load_catalog
+from .errors import Problem, StoryboardError
+from .graph import ShotGraph, build_graph
+from .model import Storyboard, read_storyboard
+from .plan import FilmPlan, ImageKind, LockFacts, Plan, PlanInputs, classify_image, film_plans, make_plan
+from .templates import ExpandedShot, Renderer, Variant, expand_shots, iter_variants, render_film_strings, shot_key
+
+EXTENSIONS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
+
+
+@dataclass(frozen=True)
+class Compiled:
+    board: Storyboard
+    graph: ShotGraph
+    plan: Plan
+
+
+def compile_storyboard(
+    path: Path,
+    *,
+    display: str | None = None,
+    lock: Mapping[str, LockFacts] | None = None,
+    is_cached: Callable[[str], bool] | None = None,
+    allow_outside: bool = False,
+    catalog: Catalog | None = None,
+) -> Compiled:
+    """Everything `validate`, `plan` and `run` need; raises StoryboardError on any problem."""
+    board = read_storyboard(path, display=display)
+    catalog = catalog or load_catalog()
+    renderer = Renderer()
+    variants, problems = iter_variants(board)
+    variants = variants or [()]
+    shots, found = expand_shots(board, variants, renderer)
+    problems += found
+    graph, found = build_graph(shots)
+    problems += found
+    hashes, found = hash_local_images(board, shots, allow_outside)
+    problems += found
+    films, found = _films(board, variants, shots, renderer)
+    problems += found
+    if not any(not p.warning for p in problems) and graph.layers:
+        inputs = PlanInputs(catalog, board.model, lock or {}, is_cached or (lambda i: False),
+                            hashes)
+        planned, found = make_plan(board.name, graph, inputs)
+        problems += found
+    errors = [p for p in problems if not p.warning]
+    if errors:
+        raise StoryboardError(problems)
+    plans = _film_plans(board, variants, films, planned)
+    plan = Plan(board.name, tuple(planned), tuple(plans),
+                tuple(tuple(layer) for layer in graph.layers),
+                tuple(graph.critical_path()), tuple(p for p in problems if p.warning))
+    return Compiled(board, graph, plan)
+
+
+def hash_local_images(board: Storyboard, shots: Sequence[ExpandedShot], allow_outside: bool
+                      ) -> tuple[dict[str, str], list[Problem]]:
+    """sha256 of every local image file the shots name, read once each."""
+    hashes: dict[str, str] = {}
+    problems: list[Problem] = []
+    for shot in shots:
+        for path, value in _image_values(shot):
+            if classify_image(value) is not ImageKind.FILE or value in hashes:
+                continue
+            found = _hash_file(board.folder, value, allow_outside)
+            if isinstance(found, str):
+                hashes[value] = found
+            else:
+                layer = shot.locate(path)
+                problems.append(layer.doc.problem(layer.path + path,
+                                                  f"shots.{shot.id}: {found[0]}", hint=found[1]))
+    return hashes, list(dict.fromkeys(problems))
+
+
+def _image_values(shot: ExpandedShot) -> list[tuple[tuple[str | int, ...], Any]]:
+    images = (shot.fields.get("inputs") or {}).get("frameImages")
+    out: list[tuple[tuple[str | int, ...], Any]] = []
+    for i, item in enumerate(images if isinstance(images, list) else []):
+        if isinstance(item, Mapping) and "image" in item:
+            out.append((("inputs", "frameImages", i, "image"), item["image"]))
+        else:
+            out.append((("inputs", "frameImages", i), item))
+    return out
+
+
+def _hash_file(folder: Path, name: str, allow_outside: bool) -> str | tuple[str, str | None]:
+    target = (folder / name).resolve()
+    if not allow_outside and not target.is_relative_to(folder):
+        return (f"image file {name!r} is outside the storyboard's folder",
+                "copy it next to the storyboard, or pass --allow-outside to read it")
+    if not target.is_file():
+        return (f"image file not found: {name}",
+                "a local path is relative to the storyboard; URLs start with http(s)://")
+    digest = hashlib.sha256()
+    with target.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _films(board: Storyboard, variants: Sequence[Variant], shots: Sequence[ExpandedShot],
+           renderer: Renderer) -> tuple[list[dict[str, Any]], list[Problem]]:
+    films, problems = [], []
+    ids = [s.id for s in board.shots]
+    for variant in variants:
+        film, found = render_film_strings(board, variant, renderer)
+        problems += found
+        for i, sid in enumerate(film.get("shots") or []):
+            if sid not in ids:
+                problems.append(board.doc.problem(("film", "shots", i),
+                                                  f"film.shots: unknown shot {sid!r}",
+                                                  hint=closest_hint(str(sid), ids)))
+        file = film.get("file")
+        if file is not None and Path(str(file)).suffix.lower().lstrip(".") not in EXTENSIONS.values():
+            problems.append(board.doc.problem(("film", "file"), f"film.file: {file!r} must end "
+                                              "in .mp4, .webm or .mov"))
+        films.append(film)
+    return films, list(dict.fromkeys(problems))
+
+
+def _film_plans(board: Storyboard, variants: Sequence[Variant], films: list[dict[str, Any]],
+                planned: Sequence[Any]) -> list[FilmPlan]:
+    by_key = {s.key: s for s in planned}
+    keys_by_variant: dict[Variant, list[str]] = {}
+    for variant, film in zip(variants, films, strict=True):
+        ids = film.get("shots") or [s.id for s in board.shots]
+        keys_by_variant[variant] = [shot_key(i, variant) for i in ids]
+        if not film.get("file"):
+            first = by_key[keys_by_variant[variant][0]]
+            film["file"] = f"{board.name}.{EXTENSIONS[first.request.get('outputFormat', 'MP4')]}"
+    names = [f["file"] for f in films]
+    for variant, film in zip(variants, films, strict=True):
+        if variant and names.count(film["file"]) > 1:
+            stem, dot, ext = film["file"].rpartition(".")
+            film["file"] = f"{stem}-{'-'.join(str(v) for _, v in variant)}.{ext}"
+    return film_plans(board.name, variants, films, keys_by_variant)

@@ -1,0 +1,249 @@
+"""Media: the clips the API returns, in; facts and frames about them, out.
+
+Input: a video file (MP4, MOV or WebM) downloaded for a shot.
+Output: a `Probe` of it (recorded in the lock file and used to decide how to stitch), one of its
+frames as an RGB image (the last frame of a shot becomes the first frame of the next), and PNG
+files written atomically with their sha256. Joining clips into the film is `pipeline.stitch`.
+
+Every PyAV failure is translated into `MediaError` by `media_errors`, the one place that does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.container import InputContainer
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+from PIL import Image
+
+from pipeline.errors import MediaError
+
+__all__ = [
+    "Probe",
+    "atomic_output",
+    "extract_frame",
+    "media_errors",
+    "open_input",
+    "probe_video",
+    "save_png",
+    "video_duration",
+    "video_stream",
+]
+
+# zlib level 1: a 720p frame compresses in a fraction of the time of level 6 and is at most a
+# few percent larger; the PNG is uploaded once and hashed, so speed matters more than bytes.
+PNG_COMPRESS_LEVEL = 1
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a clip is: enough to record it in the lock file and to decide how to stitch it."""
+
+    path: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    fps: Fraction
+    frames: int
+    duration: float
+    has_audio: bool
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-able, keys in field order; fps as "num/den" so it survives a round trip."""
+        data = asdict(self)
+        data["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
+        data["duration"] = round(self.duration, 6)
+        return data
+
+
+@contextmanager
+def media_errors(path: Path | str) -> Iterator[None]:
+    """Turn any PyAV/FFmpeg failure about `path` into a MediaError that names the file."""
+    try:
+        yield
+    except av.FFmpegError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise MediaError(f"{path}: {reason}") from exc
+
+
+def open_input(path: Path) -> InputContainer:
+    with media_errors(path):
+        return av.open(str(path), "r")
+
+
+def video_stream(container: InputContainer, path: Path | str) -> VideoStream:
+    if not container.streams.video:
+        raise MediaError(f"{path}: no video stream")
+    return container.streams.video[0]
+
+
+def video_duration(container: InputContainer, stream: VideoStream) -> float:
+    """Seconds of video; WebM streams carry no duration, so fall back to the container's."""
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def probe_video(path: Path) -> Probe:
+    with media_errors(path), open_input(path) as container:
+        stream = video_stream(container, path)
+        ctx = stream.codec_context
+        return Probe(
+            path=str(path),
+            container=_container_name(container, ctx.name),
+            codec=ctx.name,
+            width=ctx.width,
+            height=ctx.height,
+            pix_fmt=ctx.pix_fmt or "",
+            fps=_frame_rate(stream),
+            frames=_frame_count(container, stream),
+            duration=video_duration(container, stream),
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def _container_name(container: InputContainer, codec: str) -> str:
+    """A short name: FFmpeg calls MP4 and MOV both "mov,mp4,...", and WebM "matroska,webm"."""
+    names = container.format.name.split(",")
+    if "mp4" in names:
+        return "mov" if container.metadata.get("major_brand", "").strip() == "qt" else "mp4"
+    if "webm" in names:
+        return "webm" if codec in {"vp8", "vp9", "av1"} else "mkv"
+    return names[0]
+
+
+def _frame_rate(stream: VideoStream) -> Fraction:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return Fraction(rate) if rate else Fraction(0)
+
+
+def _frame_count(container: InputContainer, stream: VideoStream) -> int:
+    """The muxer's count when it wrote one; otherwise count packets, which needs no decoding."""
+    if stream.frames:
+        return stream.frames
+    return sum(1 for packet in container.demux(stream) if packet.size)
+
+
+def extract_frame(path: Path, which: str | int) -> Image.Image:
+    """One frame as an RGB image: "first", "last", or a 0-based index (negative from the end)."""
+    index = _frame_index(which)
+    with media_errors(path), open_input(path) as container:
+        stream = video_stream(container, path)
+        stream.thread_type = "AUTO"
+        if index == 0:
+            frame = _first_frame(container, stream)
+        elif index == -1:
+            frame = _last_frame(container, stream)
+        else:
+            frame = _frame_at(container, stream, index, path)
+        if frame is None:
+            raise MediaError(f"{path}: no frame could be decoded")
+        return frame.to_image()
+
+
+def _frame_index(which: str | int) -> int:
+    if which == "first":
+        return 0
+    if which == "last":
+        return -1
+    if isinstance(which, int) and not isinstance(which, bool):
+        return which
+    raise ValueError(f"frame must be 'first', 'last' or an integer, not {which!r}")
+
+
+def _first_frame(container: InputContainer, stream: VideoStream) -> VideoFrame | None:
+    return next(container.decode(stream), None)
+
+
+def _last_frame(container: InputContainer, stream: VideoStream) -> VideoFrame | None:
+    """Seek to the keyframe before the end and decode to EOF; flushing yields the B-frames."""
+    end = _end_pts(container, stream)
+    if end is not None:
+        container.seek(end, stream=stream, backward=True)
+        frame = _latest(container.decode(stream))
+        if frame is not None:
+            return frame
+    # The seek found nothing to decode (no index, or it landed past the data): read it all.
+    container.seek(stream.start_time or 0, stream=stream, backward=True)
+    return _latest(container.decode(stream))
+
+
+def _end_pts(container: InputContainer, stream: VideoStream) -> int | None:
+    seconds = video_duration(container, stream)
+    if not seconds:
+        return None
+    return (stream.start_time or 0) + int(Fraction(seconds) / stream.time_base)
+
+
+def _latest(frames: Iterable[VideoFrame]) -> VideoFrame | None:
+    """The frame shown last: decoders emit in presentation order, but trust timestamps."""
+    best: VideoFrame | None = None
+    for frame in frames:
+        if best is None or (frame.pts or 0) >= (best.pts or 0):
+            best = frame
+    return best
+
+
+def _frame_at(
+    container: InputContainer, stream: VideoStream, index: int, path: Path
+) -> VideoFrame | None:
+    """Find the index-th timestamp from the packets (no decoding), then seek and decode to it."""
+    stamps = sorted(p.pts for p in container.demux(stream) if p.pts is not None and p.size)
+    if not -len(stamps) <= index < len(stamps):
+        raise MediaError(f"{path}: frame {index} is out of range; the clip has {len(stamps)}")
+    target = stamps[index]
+    container.seek(target, stream=stream, backward=True)
+    frame = _frame_with_pts(container.decode(stream), target)
+    if frame is None:  # the seek missed the keyframe before the target: decode from the start
+        container.seek(stamps[0], stream=stream, backward=True)
+        frame = _frame_with_pts(container.decode(stream), target)
+    return frame
+
+
+def _frame_with_pts(frames: Iterable[VideoFrame], target: int) -> VideoFrame | None:
+    for frame in frames:
+        if frame.pts == target:
+            return frame
+        if frame.pts is not None and frame.pts > target:
+            return None
+    return None
+
+
+def save_png(image: Image.Image, out: Path) -> str:
+    """Write `image` as PNG atomically; the same pixels always give the same bytes."""
+    buffer = io.BytesIO()
+    # No metadata is passed, so nothing time- or host-dependent ends up in the file.
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    data = buffer.getvalue()
+    with atomic_output(out) as tmp:
+        tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextmanager
+def atomic_output(out: Path) -> Iterator[Path]:
+    """A temporary path next to `out`: renamed over `out` on success, removed on any error.
+
+    Same folder, so the rename is atomic and readers see the old file or the new one, never
+    half of one.
+    """
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,69 @@
+"""Schema stage: Document -> every violation of the storyboard schema, as located problems.
+
+The storyboard schema (`schemas/storyboard.schema.json`) checks the file's structure; each
+shot's request is checked later, after defaults and templates, against its model's schema
+(`check_request_fields`). JSON Schema is the one validator: this module only translates its
+errors into `Problem`s that point at the YAML.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .catalog import JsonPath, ModelSpec, Violation, schemas_dir, translate_error
+from .errors import Location, Problem
+from .load import Document
+
+
+@cache
+def storyboard_schema() -> dict[str, Any]:
+    text = (schemas_dir() / "storyboard.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator(ref: str) -> Draft202012Validator:
+    schema = storyboard_schema()
+    target = {"$ref": ref, "$defs": schema["$defs"]} if ref != "#" else schema
+    return Draft202012Validator(target)
+
+
+def check_document(doc: Document, *, ref: str = "#") -> list[Problem]:
+    """Every problem of a storyboard (or, with ref '#/$defs/include', an included file)."""
+    errors = _validator(ref).iter_errors(doc.data)
+    return [violation_problem(doc, (), translate_error(e), e) for e in errors]
+
+
+def violation_problem(doc: Document, base: JsonPath, v: Violation,
+                      error: ValidationError | None = None) -> Problem:
+    """A located Problem for a violation at `base + v.path` in `doc`."""
+    full = base + v.path
+    on_key = v.code == "unsupportedParameter" or (error is not None and error.validator == "false")
+    label = ".".join(str(p) for p in full) or "storyboard"
+    return doc.problem(full, f"{label}: {v.message}", hint=v.hint, key=on_key, warning=v.warning)
+
+
+Locate = Callable[[JsonPath, bool], tuple[Document, JsonPath]]
+
+
+def check_request_fields(spec: ModelSpec, request: dict[str, Any], label: str,
+                         locate: Locate) -> list[Problem]:
+    """Check one resolved request against its model; `locate` maps a request path to the
+    document and path where that field was written (the shot, a scene's or the file's
+    defaults)."""
+    problems = []
+    for v in spec.check_request(request):
+        doc, where = locate(v.path, v.code == "unsupportedParameter")
+        key = v.code == "unsupportedParameter"
+        loc: Location = doc.where(where, key=key)
+        dotted = ".".join(str(p) for p in v.path)
+        message = f"{label}.{dotted}: {v.message}" if dotted else f"{label}: {v.message}"
+        problems.append(Problem(message, loc, v.hint, doc.source_line(loc), v.warning))
+    return problems

@@ -1,0 +1,195 @@
+"""Templates stage: Storyboard + variant -> shots with merged, rendered request fields.
+
+Defaults are deep-merged (shot > scene defaults > storyboard defaults) and every string is
+rendered by Jinja in a sandbox with strict undefined names. A string that is a single
+`{{ expression }}` keeps the expression's native type, so `seed: "{{ seed }}"` stays a number.
+Variants form a matrix (minus `exclude`); each expanded shot gets a stable, readable key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from .catalog import closest_hint
+from .errors import Problem
+from .load import Path_
+from .model import Layer, ShotDef, Storyboard
+
+GLUE = ("from", "pick", "model")
+_SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
+
+Variant = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ExpandedShot:
+    """One shot in one variant, with its templates rendered."""
+
+    id: str
+    key: str
+    variant: Variant
+    fields: Mapping[str, Any]  # merged, rendered request fields (glue removed)
+    glue: Mapping[str, Any]  # rendered from / pick / model
+    source: ShotDef
+
+    def locate(self, path: Sequence[str | int]) -> Layer:
+        """The layer (shot, scene defaults or file defaults) that wrote `path`."""
+        for layer in (self.source.layer, *reversed(self.source.defaults)):
+            if _has_path(layer.fields, path):
+                return layer
+        return self.source.layer
+
+
+def _has_path(data: Any, path: Sequence[str | int]) -> bool:
+    for part in path:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return False
+    return True
+
+
+def shot_key(shot_id: str, variant: Variant) -> str:
+    if not variant:
+        return shot_id
+    return f"{shot_id}[{','.join(f'{k}={v}' for k, v in variant)}]"
+
+
+def iter_variants(board: Storyboard) -> tuple[list[Variant], list[Problem]]:
+    """Every combination of the variant matrix, minus the excluded ones."""
+    names = [name for name, _ in board.variants]
+    problems = [board.doc.problem(("variants", "exclude", i, k), f"exclude names an unknown "
+                                  f"variant {k!r}", hint=closest_hint(k, names), key=True)
+                for i, ex in enumerate(board.exclude) for k in ex if k not in names]
+    combos = [tuple(zip(names, values))
+              for values in itertools.product(*(vals for _, vals in board.variants))]
+    kept = [c for c in combos if not any(_matches(c, ex) for ex in board.exclude)]
+    if board.variants and not kept:
+        problems.append(board.doc.problem(("variants",), "exclude removes every variant"))
+    return kept, problems
+
+
+def _matches(combo: Variant, exclude: Mapping[str, Any]) -> bool:
+    values = dict(combo)
+    return all(k in values and values[k] == v for k, v in exclude.items())
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; lists and scalars are replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            out[key] = deep_merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+class Renderer:
+    """Sandboxed Jinja with strict undefined names; compiled templates are cached."""
+
+    def __init__(self) -> None:
+        self.env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                                        keep_trailing_newline=True)
+        self._cache: dict[str, Any] = {}
+
+    def render(self, text: str, context: Mapping[str, Any]) -> Any:
+        if "{" not in text:
+            return text
+        compiled = self._cache.get(text)
+        if compiled is None:
+            compiled = self._cache[text] = self._compile(text)
+        return compiled(**context) if callable(compiled) else compiled.render(context)
+
+    def _compile(self, text: str) -> Any:
+        single = _SINGLE.match(text)
+        if single and "{%" not in text:
+            return self.env.compile_expression(single.group("expr"), undefined_to_none=False)
+        return self.env.from_string(text)
+
+
+def render_value(renderer: Renderer, value: Any, context: Mapping[str, Any], path: Path_,
+                 errors: list[tuple[Path_, str]]) -> Any:
+    """Render every string in `value`; errors are collected as (path, message)."""
+    if isinstance(value, str):
+        try:
+            result = renderer.render(value, context)
+        except (TemplateError, SecurityError) as exc:
+            errors.append((path, _template_message(exc)))
+            return value
+        if isinstance(result, StrictUndefined):
+            name = getattr(result, "_undefined_name", None) or "a value"
+            errors.append((path, f"template error: {name!r} is undefined"))
+            return value
+        return result
+    if isinstance(value, Mapping):
+        return {k: render_value(renderer, v, context, path + (k,), errors)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(renderer, v, context, path + (i,), errors)
+                for i, v in enumerate(value)]
+    return value
+
+
+def _template_message(exc: Exception) -> str:
+    if isinstance(exc, UndefinedError):
+        return f"template error: {exc.message}"
+    if isinstance(exc, SecurityError):
+        return f"template error: not allowed in the sandbox: {exc}"
+    if isinstance(exc, TemplateSyntaxError):
+        return f"template syntax error: {exc.message}"
+    return f"template error: {exc}"
+
+
+def expand_shots(board: Storyboard, variants: Sequence[Variant],
+                 renderer: Renderer | None = None) -> tuple[list[ExpandedShot], list[Problem]]:
+    """Every shot of every variant, merged and rendered."""
+    renderer = renderer or Renderer()
+    shots: list[ExpandedShot] = []
+    problems: list[Problem] = []
+    for variant in variants or [()]:
+        for sdef in board.shots:
+            shot, found = _expand_one(board, sdef, variant, renderer)
+            shots.append(shot)
+            problems.extend(found)
+    return shots, list(dict.fromkeys(problems))
+
+
+def _expand_one(board: Storyboard, sdef: ShotDef, variant: Variant, renderer: Renderer
+                ) -> tuple[ExpandedShot, list[Problem]]:
+    merged: dict[str, Any] = {}
+    for layer in (*sdef.defaults, sdef.layer):
+        merged = deep_merge(merged, layer.fields)
+    context = {**board.vars, **dict(variant), "shot": {"id": sdef.id}}
+    errors: list[tuple[Path_, str]] = []
+    rendered = render_value(renderer, merged, context, (), errors)
+    glue = {k: rendered.pop(k) for k in GLUE if k in rendered}
+    shot = ExpandedShot(sdef.id, shot_key(sdef.id, variant), variant, rendered, glue, sdef)
+    problems = [_located(shot, path, message) for path, message in errors]
+    return shot, problems
+
+
+def _located(shot: ExpandedShot, path: Path_, message: str) -> Problem:
+    layer = shot.locate(path)
+    label = ".".join(str(p) for p in path)
+    return layer.doc.problem(layer.path + path, f"shots.{shot.id}.{label}: {message}")
+
+
+def render_film_strings(board: Storyboard, variant: Variant, renderer: Renderer
+                        ) -> tuple[dict[str, Any], list[Problem]]:
+    """The film block rendered for one variant."""
+    raw = board.doc.data.get("film") or {}
+    context = {**board.vars, **dict(variant)}
+    errors: list[tuple[Path_, str]] = []
+    film = render_value(renderer, raw, context, ("film",), errors)
+    return film, [board.doc.problem(p, f"{'.'.join(map(str, p))}: {m}") for p, m in errors]
