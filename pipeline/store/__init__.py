@@ -1,0 +1,20 @@
+"""The store stage: results in, files out.
+
+Input: the scheduler's tasks and results, downloaded takes and frames, the run's lock entries.
+Output: the content-addressed cache and the task journal under `<storyboard folder>/.storyreel/`,
+and `<storyboard>.lock` next to the storyboard. Every file is replaced atomically.
+"""
+
+from .atomic import atomic_writer, fsync_dir, write_atomic
+from .objects import CacheError, ObjectStore, ShotRecord, StoredObject, Take
+
+__all__ = [
+    "CacheError",
+    "ObjectStore",
+    "ShotRecord",
+    "StoredObject",
+    "Take",
+    "atomic_writer",
+    "fsync_dir",
+    "write_atomic",
+]
