@@ -53,7 +53,8 @@ def compile_storyboard(
     problems += found
     films, found = _films(board, variants, shots, renderer)
     problems += found
-    if not any(not p.warning for p in problems) and graph.layers:
+    planned: list[Any] = []
+    if graph.layers:
         inputs = PlanInputs(catalog, board.model, lock or {}, is_cached or (lambda i: False),
                             hashes)
         planned, found = make_plan(board.name, graph, inputs)

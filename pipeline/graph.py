@@ -95,11 +95,13 @@ def build_graph(shots: Sequence[ExpandedShot],
                 graph.add_edge(target, shot.key)
             else:
                 problems.append(_unknown(shot, ref, ids))
-    problems.extend(_cycles(graph, by_key))
-    if problems:
-        return ShotGraph(graph, by_key, refs, [], {}), list(dict.fromkeys(problems))
-    layers = [sorted(layer, key=list(by_key).index) for layer in nx.topological_generations(graph)]
-    return ShotGraph(graph, by_key, refs, layers, _remaining(graph, layers, weight)), []
+    cycles = _cycles(graph, by_key)
+    if cycles:
+        return ShotGraph(graph, by_key, refs, [], {}), list(dict.fromkeys(problems + cycles))
+    index = {key: i for i, key in enumerate(by_key)}
+    layers = [sorted(layer, key=index.__getitem__) for layer in nx.topological_generations(graph)]
+    shot_graph = ShotGraph(graph, by_key, refs, layers, _remaining(graph, layers, weight))
+    return shot_graph, list(dict.fromkeys(problems))
 
 
 def _unknown(shot: ExpandedShot, ref: FrameRef, ids: list[str]) -> Problem:

@@ -191,7 +191,8 @@ def plan_shot(shot: ExpandedShot, graph: ShotGraph, planned: Mapping[str, Planne
     if spec is None:
         return None, [_model_problem(shot, model, inputs.catalog)]
     request, problems = build_request(shot, spec, graph, planned, inputs)
-    if any(not p.warning for p in problems):
+    blocked = any(k not in planned for k in _source_keys(request))
+    if blocked or any(not p.warning for p in problems):
         return None, problems
     lock = inputs.lock.get(shot.key)
     seed, seed_source = _seed(request, lock)
@@ -282,10 +283,16 @@ def _shot_source(ref: Mapping[str, Any], shot: ExpandedShot,
                  planned: Mapping[str, PlannedShot]) -> dict[str, Any]:
     from .templates import shot_key
 
-    key = shot_key(ref["shot"], shot.variant)
+    key = shot_key(str(ref["shot"]), shot.variant)
     parent = planned.get(key)
     return {"source": "shot", "shot": ref["shot"], "key": key,
             "frame": ref.get("frame", "last"), "take": parent.pick if parent else 1}
+
+
+def _source_keys(request: Mapping[str, Any]) -> list[str]:
+    images = (request.get("inputs") or {}).get("frameImages") or []
+    items = [i["image"] if isinstance(i, Mapping) and "image" in i else i for i in images]
+    return [i["key"] for i in items if isinstance(i, Mapping) and i.get("source") == "shot"]
 
 
 def _with_placeholders(request: Mapping[str, Any]) -> dict[str, Any]:
