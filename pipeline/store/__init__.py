@@ -7,20 +7,40 @@ and `<storyboard>.lock` next to the storyboard. Every file is replaced atomicall
 
 from .atomic import atomic_writer, fsync_dir, write_atomic
 from .journal import OPEN_PHASES, Journal, JournalError, JournalTask, TaskPhase
+from .lock import (
+    HEADER,
+    LOCK_VERSION,
+    Lock,
+    LockEntry,
+    LockFileError,
+    diff_locks,
+    read_lock,
+    render_lock,
+    write_lock,
+)
 from .objects import CacheError, ObjectStore, ShotRecord, StoredObject, Take
 
 __all__ = [
+    "HEADER",
+    "LOCK_VERSION",
     "OPEN_PHASES",
     "CacheError",
     "Journal",
     "JournalError",
     "JournalTask",
+    "Lock",
+    "LockEntry",
+    "LockFileError",
     "ObjectStore",
     "ShotRecord",
     "StoredObject",
     "TaskPhase",
     "Take",
     "atomic_writer",
+    "diff_locks",
     "fsync_dir",
+    "read_lock",
+    "render_lock",
     "write_atomic",
+    "write_lock",
 ]

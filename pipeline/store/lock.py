@@ -32,6 +32,7 @@ _CONFLICT_HINT = (
 )
 
 JsonPath = tuple[str | int, ...]
+_KIND_NAMES = {int: "an integer", str: "a string", list: "a list"}
 
 
 class LockFileError(StoryreelError):
@@ -272,7 +273,7 @@ def _typed(data: Mapping[str, Any], name: str, kind: type[Any], at: JsonPath, wh
     value = data[name]
     # YAML booleans are ints to Python; a seed of `true` is still wrong.
     if not isinstance(value, kind) or isinstance(value, bool):
-        message = f"{what}: {name} must be a {kind.__name__}, found {type(value).__name__}"
+        message = f"{what}: {name} must be {_KIND_NAMES[kind]}, found {type(value).__name__}"
         raise _Invalid((*at, name), message)
     return value
 
