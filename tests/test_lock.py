@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ExitCode, Location, StoryreelError
-from pipeline.store import HEADER, Lock, LockEntry, LockFileError, diff_locks, read_lock, write_lock
+from pipeline.store import (
+    HEADER,
+    Lock,
+    LockEntry,
+    LockFileError,
+    diff_locks,
+    lock_path_for,
+    read_lock,
+    write_lock,
+)
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -44,6 +53,10 @@ def error_from(path: Path, text: str) -> StoryreelError:
         read_lock(path)
     assert caught.value.exit_code == ExitCode.USAGE
     return caught.value
+
+
+def test_lock_sits_next_to_the_storyboard(tmp_path: Path) -> None:
+    assert lock_path_for(tmp_path / "lighthouse.yaml") == tmp_path / "lighthouse.lock"
 
 
 def test_missing_lock_is_empty(lock_path: Path) -> None:

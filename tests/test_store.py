@@ -20,6 +20,7 @@ from pipeline.store import (
     ShotRecord,
     Take,
     atomic_writer,
+    store_root_for,
     write_atomic,
 )
 
@@ -45,6 +46,12 @@ def stored_take(store: ObjectStore, data: bytes, index: int = 1) -> Take:
 def make_record(store: ObjectStore, identity: str = "id-1") -> ShotRecord:
     takes = (stored_take(store, b"take one", 1), stored_take(store, b"take two", 2))
     return ShotRecord(identity, "task-1", 42, takes, cost=0.35)
+
+
+def test_store_sits_next_to_the_storyboard(tmp_path: Path) -> None:
+    root = store_root_for(tmp_path / "lighthouse.yaml")
+    assert root == tmp_path / ".storyreel"
+    assert ObjectStore(root).journal_path == root / "journal.sqlite"
 
 
 # Atomic files

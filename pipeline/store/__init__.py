@@ -14,11 +14,19 @@ from .lock import (
     LockEntry,
     LockFileError,
     diff_locks,
+    lock_path_for,
     read_lock,
     render_lock,
     write_lock,
 )
-from .objects import CacheError, ObjectStore, ShotRecord, StoredObject, Take
+from .objects import (
+    CacheError,
+    ObjectStore,
+    ShotRecord,
+    StoredObject,
+    Take,
+    store_root_for,
+)
 
 __all__ = [
     "HEADER",
@@ -38,9 +46,11 @@ __all__ = [
     "Take",
     "atomic_writer",
     "diff_locks",
+    "lock_path_for",
     "fsync_dir",
     "read_lock",
     "render_lock",
+    "store_root_for",
     "write_atomic",
     "write_lock",
 ]

@@ -75,6 +75,11 @@ class Lock:
         return replace(self, shots={k: v for k, v in self.shots.items() if k not in drop})
 
 
+def lock_path_for(storyboard: Path) -> Path:
+    """`lighthouse.yaml` -> `lighthouse.lock`, next to it."""
+    return Path(storyboard).with_suffix(".lock")
+
+
 # Writing
 
 

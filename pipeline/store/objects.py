@@ -113,6 +113,11 @@ class ShotRecord:
         )
 
 
+def store_root_for(storyboard: Path) -> Path:
+    """The cache folder of a storyboard: `.storyreel/` in the storyboard's folder."""
+    return Path(storyboard).parent / ".storyreel"
+
+
 class ObjectStore:
     """The cache of one storyboard folder; `root` is `<storyboard folder>/.storyreel`.
 
@@ -122,6 +127,10 @@ class ObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.root / "journal.sqlite"
 
     # Objects
 
