@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from .errors import ExitCode, StoryreelError
+from .errors import ExitCode, RunIncomplete, StoryreelError, UsageError
 from .report import graph_dot, graph_mermaid, plan_json, print_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -138,6 +138,138 @@ def graph(file: str, fmt: str) -> None:
                nl=False)
 
 
+def _sim_options(latency: str | None, faults: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if latency:
+        try:
+            low, _, high = latency.partition(",")
+            options["latency"] = (float(low), float(high or low))
+        except ValueError:
+            raise UsageError(f"--sim-latency {latency!r}: expected MIN,MAX seconds") from None
+    for item in faults:
+        name, _, value = item.partition("=")
+        try:
+            options[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--sim-fault {item!r}: expected NAME=RATE, e.g. rate_503=0.1") from None
+    return options
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--backend", type=click.Choice(["simulator", "runware"]), default="simulator",
+              show_default=True, help="simulator: the embedded Runware-compatible simulator "
+              "(no key, real video files, no cost). runware: the real API with RUNWARE_API_KEY "
+              "(and RUNWARE_BASE_URL if set).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Tasks in flight at once (default: the storyboard's `concurrency`, else 8).")
+@click.option("--max-cost", type=click.FloatRange(min=0), default=None, metavar="USD",
+              help="Stop submitting before the estimated or actual spend would pass USD.")
+@click.option("--frozen", is_flag=True,
+              help="Refuse to run anything that would change the lock file (for CI).")
+@click.option("--select", "select", multiple=True, metavar="SELECTOR",
+              help="Run part of the graph, dbt style: shot, +shot (with its ancestors), "
+              "shot+ (with its descendants), @shot. Repeatable.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Write a JSON summary to stdout (films, shots, requests, cost); progress "
+              "goes to stderr.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before spending money on Runware.")
+@click.option("--allow-outside", is_flag=True,
+              help="Allow local image files outside the storyboard's folder.")
+@click.option("--sim-latency", metavar="MIN,MAX", default=None,
+              help="Simulator only: seconds from submission to a finished video.")
+@click.option("--sim-fault", "sim_faults", multiple=True, metavar="NAME=RATE",
+              help="Simulator only: inject faults, e.g. rate_503=0.1, rate_429=0.05, "
+              "rate_drop=0.03, rate_task_error=0.03. Repeatable.")
+@reports_errors
+def run(file: str, backend: str, concurrency: int | None, max_cost: float | None, frozen: bool,
+        select: tuple[str, ...], as_json: bool, yes: bool, allow_outside: bool,
+        sim_latency: str | None, sim_faults: tuple[str, ...]) -> None:
+    """Render the storyboard into films: generate every shot that is not cached, chain
+    frames, pick takes, stitch each variant's film, and update the lock file.
+
+    \b
+    storyreel run examples/lighthouse/lighthouse.yaml
+    storyreel run story.yaml --select +arrival        # arrival and what it needs
+    RUNWARE_API_KEY=... storyreel run story.yaml --backend runware --max-cost 2
+
+    Re-running is free: shots whose identity is cached are not generated again. A run that
+    was interrupted (Ctrl-C, a crash) resumes its tasks in flight without paying twice.
+    Exit codes: 0 every film made, 1 the run is incomplete (the reasons are listed),
+    2 a problem in the storyboard or the arguments, 130 interrupted.
+    """
+    from .run import RunRequest, execute, prepare_run
+    from .scheduler import RunOptions
+
+    path = Path(file)
+    compiled, _, _ = prepare_run(RunRequest(path, file, frozen=frozen,
+                                            allow_outside=allow_outside))
+    plan = compiled.plan
+    err = Console(stderr=True, highlight=False)
+    if backend == "runware":
+        _confirm_spend(plan, err, yes)
+    options = RunOptions(concurrency=concurrency or compiled.board.concurrency or 8,
+                         max_cost=max_cost)
+    req = RunRequest(path, file, backend, options, frozen, select, allow_outside,
+                     _sim_options(sim_latency, sim_faults))
+    if backend == "simulator":
+        err.print("backend: the embedded Runware simulator (simulated video, no cost)")
+    summary = _run_with_progress(req, err, len({s.identity for s in plan.shots}), execute)
+    if as_json:
+        from .run import summary_json
+
+        click.echo(summary_json(summary))
+    else:
+        _print_summary(summary, err)
+    if not summary.complete:
+        raise RunIncomplete("the run is incomplete: see the failed shots above",
+                            hint="fix the cause and run the same command again: what "
+                            "finished is kept")
+
+
+def _confirm_spend(plan: Any, err: Console, yes: bool) -> None:
+    cost = plan.estimated_cost
+    to_make = len({s.identity for s in plan.shots if not s.cached})
+    err.print(f"Runware: {to_make} shots to generate, estimated ${cost:.3f}")
+    if cost > 0 and not yes and sys.stdin.isatty():
+        click.confirm("Go ahead?", abort=True, err=True)
+
+
+def _run_with_progress(req: Any, err: Console, total: int, execute: Any) -> Any:
+    import asyncio
+
+    from .report import LiveReporter, PlainReporter
+
+    try:
+        if err.is_terminal:
+            with LiveReporter(err, total) as live:
+                return asyncio.run(execute(req, live))
+        return asyncio.run(execute(req, PlainReporter()))
+    except KeyboardInterrupt:
+        click.echo("interrupted: tasks in flight are kept in the journal; run the same "
+                   "command again to resume them without paying twice", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+
+
+def _print_summary(summary: Any, err: Console) -> None:
+    for film in summary.films:
+        variant = ", ".join(f"{k}={v}" for k, v in film.variant.items())
+        label = f" [{variant}]" if variant else ""
+        if film.path is not None:
+            err.print(f"film{label}: {film.path} ({film.method})", markup=False)
+        else:
+            err.print(f"film{label}: {film.error}", markup=False)
+    for job in summary.jobs.values():
+        if str(job.status) in ("failed", "skipped"):
+            err.print(f"{job.status}: {job.label}: {job.error}", markup=False)
+    made = sum(str(j.status) == "done" for j in summary.jobs.values())
+    cached = sum(str(j.status) == "cached" for j in summary.jobs.values())
+    requests = sum(summary.requests.values())
+    err.print(f"{made} generated, {cached} cached; {requests} API requests; cost "
+              f"${summary.cost:.3f}; lock file {'updated' if summary.lock_changed else 'unchanged'}",
+              markup=False)
+
+
 def _add_optional_commands() -> None:
     try:
         from .simulator.serve import simulate_command
@@ -145,12 +277,6 @@ def _add_optional_commands() -> None:
         pass
     else:
         main.add_command(simulate_command(), "simulate")
-    try:
-        from .run import run_command
-    except ImportError:
-        pass
-    else:
-        main.add_command(run_command(), "run")
 
 
 _add_optional_commands()
