@@ -151,7 +151,9 @@ class Scheduler:
         self._load_cached()
         poller = asyncio.create_task(self._poll_loop())
         try:
-            await asyncio.gather(*(self._run_job(j) for j in self.jobs.values()))
+            # Started longest-path first, so free slots go to the critical path from the start.
+            ordered = sorted(self.jobs.values(), key=lambda j: -j.priority)
+            await asyncio.gather(*(self._run_job(j) for j in ordered))
         finally:
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
