@@ -23,7 +23,7 @@ from .errors import Problem
 from .graph import ShotGraph, parse_ref
 from .load import Path_
 from .schema import check_request_fields
-from .templates import ExpandedShot, Variant
+from .templates import ExpandedShot, Variant, shot_key
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+={0,2}$")
@@ -281,8 +281,6 @@ def _resolve_image(value: Any, shot: ExpandedShot, planned: Mapping[str, Planned
 
 def _shot_source(ref: Mapping[str, Any], shot: ExpandedShot,
                  planned: Mapping[str, PlannedShot]) -> dict[str, Any]:
-    from .templates import shot_key
-
     key = shot_key(str(ref["shot"]), shot.variant)
     parent = planned.get(key)
     return {"source": "shot", "shot": ref["shot"], "key": key,
