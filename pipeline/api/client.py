@@ -38,6 +38,7 @@ from .wire import (
     SubmitOutcome,
     TaskState,
     is_request_failure,
+    is_transient_failure,
     merge_state,
     read_envelope,
     request_error,
@@ -218,7 +219,7 @@ class RunwareClient:
         except httpx.TransportError as exc:
             raise _transport_error(exc, self.base_url, self._timeout) from exc
         envelope = _envelope_of(response)
-        if envelope.status in TRANSIENT_STATUSES:
+        if is_transient_failure(envelope):
             raise request_error(envelope)
         return envelope
 

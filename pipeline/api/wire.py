@@ -31,6 +31,10 @@ REQUEST_FATAL_STATUSES = frozenset({401, 402, 403, 404, 405, 413})
 TRANSIENT_CODES = frozenset(
     {"timeoutProvider", "internalServerError", "serviceUnavailable", "rateLimitExceeded"}
 )
+# Codes that describe the service, not a task, even when an error item names a task.
+GENERIC_CODES = frozenset(
+    {"", "internalServerError", "serviceUnavailable", "rateLimitExceeded", "timeout"}
+)
 UNKNOWN_TASK_CODES = frozenset({"taskNotFound", "taskExpired", "taskFailedOrNotFound"})
 CONFLICT_CODE = "conflictTaskUUID"
 
@@ -160,9 +164,26 @@ def request_error(envelope: Envelope) -> ApiError:
     return to_api_error(first, envelope.status, envelope.retry_after)
 
 
+def is_transient_failure(envelope: Envelope) -> bool:
+    """A busy or broken service: worth sending the same request again.
+
+    A 5xx that still answers about named tasks (a task failure reported with a server
+    status) is an answer, not a failure to retry; a 429 is always retried."""
+    if envelope.status not in TRANSIENT_STATUSES:
+        return False
+    return envelope.status == 429 or not _answers_tasks(envelope)
+
+
+def _answers_tasks(envelope: Envelope) -> bool:
+    if envelope.data:
+        return True
+    return bool(envelope.errors) and all(
+        e.get("taskUUID") and e.get("code") not in GENERIC_CODES for e in envelope.errors)
+
+
 def is_request_failure(envelope: Envelope) -> bool:
     """A refusal of the request as a whole, rather than an answer about its tasks."""
-    if envelope.status in REQUEST_FATAL_STATUSES or envelope.status in TRANSIENT_STATUSES:
+    if envelope.status in REQUEST_FATAL_STATUSES or is_transient_failure(envelope):
         return True
     if envelope.status >= 400 and not envelope.data:
         return not any(e.get("taskUUID") for e in envelope.errors)

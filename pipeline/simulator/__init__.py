@@ -1,0 +1,1 @@
+"""The Runware-compatible simulator."""

@@ -1,0 +1,308 @@
+"""Serving the simulator over HTTP: ASGI message helpers, the uvicorn runner, the command.
+
+Input: a `SimulatorConfig` and a host and port (or command-line options).
+Output: a server that answers at `http://HOST:PORT/v1` like Runware (`serve`, blocking; or
+`serving`, in a background thread for tests and benchmarks), and `simulate_command()`, the
+`storyreel simulate` click command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .faults import ConnectionDropped
+
+if TYPE_CHECKING:
+    from .app import SimulatorApp, SimulatorConfig
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CHUNK = 256 * 1024
+FAULT_KINDS = ("429", "500", "503", "drop", "task")
+
+
+# -- ASGI plumbing -----------------------------------------------------------------------
+
+
+def bearer_key(scope: Scope) -> str:
+    """The key of an `Authorization: Bearer <key>` header, or ''."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, key = value.decode("latin-1").partition(" ")
+            return key.strip() if scheme.lower() == "bearer" else ""
+    return ""
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None past `limit` bytes (read no further)."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
+            return None
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def send_json(send: Send, status: int, payload: Any,
+                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_file(send: Send, path: Path, content_type: str, head: bool) -> None:
+    """A file with its Content-Length, in chunks (HEAD: the headers only)."""
+    size = path.stat().st_size
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", content_type.encode()), (b"content-length", str(size).encode())]})
+    if head:
+        await send({"type": "http.response.body", "body": b""})
+        return
+    with path.open("rb") as file:
+        while chunk := file.read(CHUNK):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+# -- uvicorn -----------------------------------------------------------------------------
+
+
+class _QuietDrops(logging.Filter):
+    """A simulated dropped connection is the point, not a server error worth a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
+
+
+def _server(app: ASGIApp, *, quiet: bool) -> Any:
+    import uvicorn
+
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    options: dict[str, Any] = {"ws": "none", "lifespan": "on", "timeout_graceful_shutdown": 2}
+    if quiet:
+        options.update(log_config=None, access_log=False, log_level="warning")
+    return uvicorn.Server(uvicorn.Config(app, **options))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _origin(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8000, *,
+          echo: Callable[[str], None] = click.echo) -> None:
+    """Answer like Runware at http://HOST:PORT/v1 until interrupted."""
+    from .app import create_app
+
+    sock = _bind(host, port)
+    origin = _origin(host, sock.getsockname()[1])
+    app = create_app(config, public_url=origin)
+    for line in banner(origin, config):
+        echo(line)
+    try:
+        _server(app, quiet=False).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def banner(origin: str, config: SimulatorConfig) -> list[str]:
+    keys = "only the key given with --api-key" if config.api_key else "any non-empty API key"
+    low, high = config.latency
+    return [
+        f"storyreel simulate: a local Runware SIMULATOR (not the real service) at {origin}/v1",
+        f"  accepts {keys}; results ready after {low:g}-{high:g} s; videos are rendered "
+        "placeholders",
+        f"  point storyreel at it:  export RUNWARE_BASE_URL={origin}/v1",
+        f"  counters:               {origin}/_simulator/stats",
+        f"  state folder:           {config.state_dir or '(temporary, gone on exit)'}",
+    ]
+
+
+@dataclass(frozen=True)
+class Served:
+    """A server running in a background thread: its address, and the app when it is ours."""
+
+    origin: str
+    app: Any
+
+    @property
+    def url(self) -> str:
+        return f"{self.origin}/v1"
+
+
+@contextmanager
+def running(make_app: Callable[[str], ASGIApp], host: str = "127.0.0.1") -> Iterator[Served]:
+    """Serve `make_app(origin)` on a free port in a thread; stop it on leaving."""
+    sock = _bind(host, 0)
+    origin = _origin(host, sock.getsockname()[1])
+    app = make_app(origin)
+    server = _server(app, quiet=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        _wait_started(server, thread)
+        yield Served(origin, app)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def _wait_started(server: Any, thread: threading.Thread, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the simulator server did not start")
+        time.sleep(0.005)
+
+
+@contextmanager
+def serving(config: SimulatorConfig, *, host: str = "127.0.0.1",
+            clock: Callable[[], float] = time.time) -> Iterator[Served]:
+    """The simulator on a real socket, in a thread: `with serving(cfg) as s: s.url`."""
+    from .app import create_app
+
+    def make(origin: str) -> SimulatorApp:
+        return create_app(config, clock=clock, public_url=origin)
+
+    with running(make, host) as served:
+        yield served
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+def _latency(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter("give two numbers of seconds, like 0.5,1.5") from None
+    if not 0 <= low <= high:
+        raise click.BadParameter("need 0 <= A <= B")
+    return low, high
+
+
+def _fault_rates(ctx: click.Context, param: click.Parameter,
+                 values: tuple[str, ...]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for value in values:
+        kind, _, rate = value.partition("=")
+        if kind not in FAULT_KINDS:
+            raise click.BadParameter(f"{kind!r}: the kinds are {', '.join(FAULT_KINDS)}")
+        try:
+            rates[kind] = float(rate)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: write KIND=RATE, like 429=0.1") from None
+        if not 0 <= rates[kind] <= 1:
+            raise click.BadParameter(f"{value!r}: a rate is between 0 and 1")
+    if sum(rates.get(k, 0.0) for k in ("429", "500", "503", "drop")) > 1:
+        raise click.BadParameter("the request fault rates add up to more than 1")
+    return rates
+
+
+SIMULATE_HELP = """Run a local simulator of Runware's video API (not the real service).
+
+It speaks Runware's REST protocol at http://HOST:PORT/v1: videoInference, getResponse,
+imageUpload and authentication, with the same validation for PixVerse V4.5
+(pixverse:1@3), the same error envelope and the same HTTP statuses. Tasks finish after
+--latency seconds and their videoURL serves a real clip, rendered locally (a placeholder
+picture, labelled as simulated, that honours size, duration, format, frame images and
+camera movement). No money is spent and nothing leaves this machine.
+
+\b
+Point storyreel (or any Runware client) at it:
+  storyreel simulate --port 8188 &
+  export RUNWARE_BASE_URL=http://127.0.0.1:8188/v1 RUNWARE_API_KEY=anything
+  storyreel run film.yaml
+
+\b
+Faults, for testing clients (rates between 0 and 1, repeat the option):
+  --fail-rate 429=0.1     answer HTTP 429 with Retry-After to 10 % of requests
+  --fail-rate 500=0.05    HTTP 500;  --fail-rate 503=0.05: HTTP 503
+  --fail-rate drop=0.02   process the request, then close the connection unanswered
+  --fail-rate task=0.1    fail 10 % of tasks with timeoutProvider when they are due
+
+Counters (requests by task type, tasks accepted, conflicts, videos generated, faults) are
+at http://HOST:PORT/_simulator/stats. With --state-dir, tasks, uploads and videos survive a
+restart of the simulator.
+"""
+
+
+def simulate_command() -> click.Command:
+    """`storyreel simulate`, for the CLI to add."""
+
+    @click.command("simulate", help=SIMULATE_HELP)
+    @click.option("--host", default="127.0.0.1", show_default=True,
+                  help="Address to listen on (keep 127.0.0.1 unless you mean to share it).")
+    @click.option("--port", default=8188, show_default=True, type=click.IntRange(0, 65535),
+                  help="Port to listen on (0: any free port).")
+    @click.option("--api-key", default=None, metavar="KEY",
+                  help="Accept only this API key (401 invalidApiKey otherwise). "
+                       "Default: any non-empty key.")
+    @click.option("--latency", default="0.5,1.5", show_default=True, metavar="A,B",
+                  callback=_latency, help="Seconds from submission to each result, "
+                                          "uniform between A and B.")
+    @click.option("--fail-rate", "fail_rates", multiple=True, metavar="KIND=RATE",
+                  callback=_fault_rates, help=f"Inject faults; KIND is one of "
+                                              f"{', '.join(FAULT_KINDS)}.")
+    @click.option("--retry-after", default=1.0, show_default=True, type=float,
+                  help="Seconds sent in Retry-After with an injected 429.")
+    @click.option("--url-ttl", default=None, type=float, metavar="SECONDS",
+                  help="Video URLs expire this long after the result is ready (410 after).")
+    @click.option("--seed", default=0, show_default=True, type=int,
+                  help="Seed of every random choice (latencies, faults, seeds).")
+    @click.option("--max-tasks", default=100, show_default=True, type=click.IntRange(1),
+                  help="Most tasks accepted in one request.")
+    @click.option("--state-dir", default=None, metavar="DIR",
+                  type=click.Path(file_okay=False, path_type=Path),
+                  help="Keep tasks, uploads and videos here, across restarts.")
+    def simulate(host: str, port: int, api_key: str | None, latency: tuple[float, float],
+                 fail_rates: dict[str, float], retry_after: float, url_ttl: float | None,
+                 seed: int, max_tasks: int, state_dir: Path | None) -> None:
+        from .app import SimulatorConfig
+
+        config = SimulatorConfig(
+            api_key=api_key, latency=latency, rate_429=fail_rates.get("429", 0.0),
+            retry_after=retry_after, rate_500=fail_rates.get("500", 0.0),
+            rate_503=fail_rates.get("503", 0.0), rate_drop=fail_rates.get("drop", 0.0),
+            rate_task_error=fail_rates.get("task", 0.0), url_ttl=url_ttl, seed=seed,
+            max_tasks=max_tasks, state_dir=state_dir)
+        serve(config, host, port)
+
+    return simulate
