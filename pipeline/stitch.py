@@ -46,9 +46,10 @@ __all__ = ["StitchResult", "Transition", "stitch_clips"]
 # on another machine must give the same film byte for byte.
 ENCODER_THREADS = 4
 
+# ultrafast: a re-encode must keep pace with ffmpeg's; crf 20 buys back the quality in bits.
 # stitchable=1 keeps x264's headers independent of the pictures, so every segment encoded
 # with these settings has the same SPS/PPS and can share a track with copied packets.
-H264_OPTIONS = {"preset": "veryfast", "crf": "20", "x264-params": "stitchable=1"}
+H264_OPTIONS = {"preset": "ultrafast", "crf": "20", "x264-params": "stitchable=1"}
 VP9_OPTIONS = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0", "row-mt": "1"}
 AUDIO_RATE = 48_000
 
