@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -77,7 +78,11 @@ class ModelSpec:
 
     def check_request(self, request: Mapping[str, Any]) -> list[Violation]:
         """Every schema violation and rule break of `request`, warnings included."""
-        found = [translate_error(e) for e in self.validator.iter_errors(request)]
+        errors = list(self.validator.iter_errors(request))
+        # A value of the wrong type breaks its enum or range too; report the type alone.
+        mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+        found = [translate_error(e) for e in errors
+                 if e.validator == "type" or tuple(e.absolute_path) not in mistyped]
         for rule in self.rules:
             if rule.when.is_valid(request):
                 found.append(_rule_violation(rule, request))
@@ -208,7 +213,7 @@ def translate_error(error: ValidationError) -> Violation:
     path: JsonPath = tuple(error.absolute_path)
     validator = str(error.validator)
     custom = error.schema.get("x-message") if isinstance(error.schema, dict) else None
-    if custom and validator in ("anyOf", "oneOf", "not", "false"):
+    if custom and validator in ("anyOf", "oneOf", "not", "false", "pattern"):
         return Violation(path, str(custom), f"invalid{_cap(_last_key(path))}", _dotted(path))
     if validator == "required":
         missing = str(error.message).split("'")[1] if "'" in error.message else ""
@@ -227,8 +232,16 @@ def translate_error(error: ValidationError) -> Violation:
             return translate_error(deeper[0])
     param = _dotted(path)
     last = _last_key(path)
-    if validator in ("enum", "const"):
-        allowed = tuple(error.validator_value) if validator == "enum" else (error.validator_value,)
+    if validator == "type":
+        return Violation(path, _plain_message(error), f"invalid{_cap(last)}", param,
+                         hint=_number_hint(error, error.validator_value))
+    if validator == "const":
+        value = error.validator_value
+        return Violation(path, f"must be {value!r}, not {error.instance!r}",
+                         f"unsupported{_cap(last)}", param, hint=_number_hint(error, value),
+                         allowed=(value,))
+    if validator == "enum":
+        allowed = tuple(error.validator_value)
         return Violation(path, f"{error.instance!r} is not one of {_show(allowed)}",
                          f"unsupported{_cap(last)}", param,
                          hint=closest_hint(error.instance, allowed), allowed=allowed)
@@ -247,11 +260,30 @@ def _plain_message(error: ValidationError) -> str:
     if v in ("minItems", "maxItems"):
         word = "at least" if v == "minItems" else "at most"
         return f"must have {word} {value} item{'s' if value != 1 else ''}"
+    if v == "type" and error.instance is None:
+        return f"is empty; expected {_KINDS.get(str(value), value)}"
     if v == "type":
         return f"{error.instance!r} is not of type {value!r}"
+    if v == "minProperties":
+        return "must not be empty" if value == 1 else f"must have at least {value} entries"
     if v == "anyOf":
         return "must be an image (URL, UUID, data URI or base64) or {image, frame}"
     return error.message
+
+
+_KINDS = {"object": "a mapping", "array": "a list", "string": "a text", "integer": "an integer",
+          "number": "a number", "boolean": "true or false"}
+_NUMBER = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)")
+
+
+def _number_hint(error: ValidationError, expected: Any) -> str | None:
+    """For '5' or '1280px' where a number belongs: the number, written bare."""
+    wants_number = expected in ("integer", "number") or (
+        isinstance(expected, (int, float)) and not isinstance(expected, bool))
+    if not wants_number or not isinstance(error.instance, str):
+        return None
+    found = _NUMBER.match(error.instance)
+    return f"write the number without quotes or units: {found.group(1)}" if found else None
 
 
 def _extra_keys(error: ValidationError) -> list[str]:

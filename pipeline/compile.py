@@ -44,6 +44,8 @@ def compile_storyboard(
     catalog = catalog or load_catalog()
     renderer = Renderer()
     variants, problems = iter_variants(board)
+    if board.variants and not variants:
+        raise StoryboardError(problems)  # nothing to render; later stages would only echo it
     variants = variants or [()]
     shots, found = expand_shots(board, variants, renderer)
     problems += found

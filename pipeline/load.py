@@ -49,8 +49,13 @@ class Document:
     def where(self, path: Path_, *, key: bool = False) -> Location:
         """The location of `path`, or of its closest written ancestor."""
         table = self.keys if key else self.values
-        for n in range(len(path), -1, -1):
-            loc = table.get(path[:n]) or self.values.get(path[:n])
+        loc = table.get(path) or self.values.get(path)
+        if loc is not None:
+            return loc
+        # Not written (a missing field): point at the key of the closest written ancestor,
+        # the mapping it is missing from, rather than at that mapping's first entry.
+        for n in range(len(path) - 1, -1, -1):
+            loc = self.keys.get(path[:n]) or self.values.get(path[:n])
             if loc is not None:
                 return loc
         return Location(self.file, 1, 1)
@@ -94,11 +99,19 @@ def parse_document(text: str, file: str) -> Document:
 
 def _syntax_problem(doc: Document, exc: yaml.MarkedYAMLError) -> Problem:
     mark = exc.problem_mark or exc.context_mark
+    hint = None
+    if mark is not None and mark.line >= len(doc.lines) and exc.context_mark is not None:
+        # The parser ran off the end of the file: the place to fix is where the unclosed
+        # quote or bracket opened, not the end of the file.
+        mark = exc.context_mark
+        hint = "the quote or bracket that opens here is never closed"
     loc = Location(doc.file, mark.line + 1, mark.column + 1) if mark else Location(doc.file, 1, 1)
     what = exc.problem or "invalid YAML"
     context = f" ({exc.context})" if exc.context else ""
-    hint = "YAML does not allow tabs for indentation" if "\t" in what or "tab" in what else None
-    return Problem(f"YAML syntax error: {what}{context}", loc, hint, doc.source_line(loc))
+    line = doc.source_line(loc)
+    if line is not None and "\t" in line[:loc.col]:
+        hint = "YAML does not allow tabs for indentation; indent with spaces"
+    return Problem(f"YAML syntax error: {what}{context}", loc, hint, line)
 
 
 def _loc(doc: Document, node: yaml.Node) -> Location:

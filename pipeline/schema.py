@@ -37,17 +37,34 @@ def _validator(ref: str) -> Draft202012Validator:
 
 def check_document(doc: Document, *, ref: str = "#") -> list[Problem]:
     """Every problem of a storyboard (or, with ref '#/$defs/include', an included file)."""
+    if not isinstance(doc.data, dict):
+        return [_not_a_mapping(doc)]
     errors = _validator(ref).iter_errors(doc.data)
     return [violation_problem(doc, (), translate_error(e), e) for e in errors]
+
+
+def _not_a_mapping(doc: Document) -> Problem:
+    """One clear problem instead of a schema dump when the file is empty or not a mapping."""
+    what = "empty" if doc.data is None else f"a {'list' if isinstance(doc.data, list) else 'value'}"
+    return doc.problem((), f"the file is {what}; a storyboard is a mapping of keys",
+                       hint="start with 'version: 1', then 'model:' and 'shots:'")
 
 
 def violation_problem(doc: Document, base: JsonPath, v: Violation,
                       error: ValidationError | None = None) -> Problem:
     """A located Problem for a violation at `base + v.path` in `doc`."""
     full = base + v.path
-    on_key = v.code == "unsupportedParameter" or (error is not None and error.validator == "false")
+    on_key = v.code == "unsupportedParameter" or (error is not None and _forbidden(error))
+    if error is not None and "propertyNames" in error.absolute_schema_path:
+        # jsonschema reports a bad key at its parent mapping; point at the key itself.
+        full, on_key = full + (str(error.instance),), True
     label = ".".join(str(p) for p in full) or "storyboard"
     return doc.problem(full, f"{label}: {v.message}", hint=v.hint, key=on_key, warning=v.warning)
+
+
+def _forbidden(error: ValidationError) -> bool:
+    """A key that may never be written there (`false` or `not: {}`): point at the key."""
+    return error.validator == "false" or (error.validator == "not" and error.validator_value == {})
 
 
 Locate = Callable[[JsonPath, bool], tuple[Document, JsonPath]]

@@ -26,6 +26,8 @@ GLUE = ("from", "pick", "model")
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
 
 Variant = tuple[tuple[str, Any], ...]
+Issue = tuple[Path_, str, str | None]  # where, what, hint
+_UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def iter_variants(board: Storyboard) -> tuple[list[Variant], list[Problem]]:
               for values in itertools.product(*(vals for _, vals in board.variants))]
     kept = [c for c in combos if not any(_matches(c, ex) for ex in board.exclude)]
     if board.variants and not kept:
-        problems.append(board.doc.problem(("variants",), "exclude removes every variant"))
+        problems.append(board.doc.problem(("variants", "exclude"), "exclude removes every "
+                                          "variant", hint="drop an entry of exclude", key=True))
     return kept, problems
 
 
@@ -119,17 +122,19 @@ class Renderer:
 
 
 def render_value(renderer: Renderer, value: Any, context: Mapping[str, Any], path: Path_,
-                 errors: list[tuple[Path_, str]]) -> Any:
-    """Render every string in `value`; errors are collected as (path, message)."""
+                 errors: list[Issue]) -> Any:
+    """Render every string in `value`; errors are collected as (path, message, hint)."""
     if isinstance(value, str):
         try:
             result = renderer.render(value, context)
-        except (TemplateError, SecurityError) as exc:
-            errors.append((path, _template_message(exc)))
+        except Exception as exc:  # noqa: BLE001 - a template is the user's code; so are its errors
+            errors.append((path, _template_message(exc), _undefined_hint(exc, context)))
             return value
         if isinstance(result, StrictUndefined):
-            name = getattr(result, "_undefined_name", None) or "a value"
-            errors.append((path, f"template error: {name!r} is undefined"))
+            try:  # a single expression hands back the undefined value; using it says why
+                str(result)
+            except Exception as exc:  # noqa: BLE001 - UndefinedError or SecurityError
+                errors.append((path, _template_message(exc), _undefined_hint(exc, context)))
             return value
         return result
     if isinstance(value, Mapping):
@@ -141,6 +146,16 @@ def render_value(renderer: Renderer, value: Any, context: Mapping[str, Any], pat
     return value
 
 
+def _undefined_hint(exc: Exception, context: Mapping[str, Any]) -> str | None:
+    """'did you mean ...?' among the defined names, for an undefined name."""
+    found = _UNDEFINED.match(exc.message or "") if isinstance(exc, UndefinedError) else None
+    return _name_hint(found.group(1), context) if found else None
+
+
+def _name_hint(name: str, context: Mapping[str, Any]) -> str:
+    return closest_hint(name, list(context)) or f"define {name} under vars: (or as a variant)"
+
+
 def _template_message(exc: Exception) -> str:
     if isinstance(exc, UndefinedError):
         return f"template error: {exc.message}"
@@ -148,7 +163,9 @@ def _template_message(exc: Exception) -> str:
         return f"template error: not allowed in the sandbox: {exc}"
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error: {exc.message}"
-    return f"template error: {exc}"
+    if isinstance(exc, TemplateError):
+        return f"template error: {exc}"
+    return f"template error: {type(exc).__name__}: {exc}"
 
 
 def expand_shots(board: Storyboard, variants: Sequence[Variant],
@@ -171,18 +188,18 @@ def _expand_one(board: Storyboard, sdef: ShotDef, variant: Variant, renderer: Re
     for layer in (*sdef.defaults, sdef.layer):
         merged = deep_merge(merged, layer.fields)
     context = {**board.vars, **dict(variant), "shot": {"id": sdef.id}}
-    errors: list[tuple[Path_, str]] = []
+    errors: list[Issue] = []
     rendered = render_value(renderer, merged, context, (), errors)
     glue = {k: rendered.pop(k) for k in GLUE if k in rendered}
     shot = ExpandedShot(sdef.id, shot_key(sdef.id, variant), variant, rendered, glue, sdef)
-    problems = [_located(shot, path, message) for path, message in errors]
+    problems = [_located(shot, path, message, hint) for path, message, hint in errors]
     return shot, problems
 
 
-def _located(shot: ExpandedShot, path: Path_, message: str) -> Problem:
+def _located(shot: ExpandedShot, path: Path_, message: str, hint: str | None) -> Problem:
     layer = shot.locate(path)
     label = ".".join(str(p) for p in path)
-    return layer.doc.problem(layer.path + path, f"shots.{shot.id}.{label}: {message}")
+    return layer.doc.problem(layer.path + path, f"shots.{shot.id}.{label}: {message}", hint=hint)
 
 
 def render_film_strings(board: Storyboard, variant: Variant, renderer: Renderer
@@ -190,6 +207,7 @@ def render_film_strings(board: Storyboard, variant: Variant, renderer: Renderer
     """The film block rendered for one variant."""
     raw = board.doc.data.get("film") or {}
     context = {**board.vars, **dict(variant)}
-    errors: list[tuple[Path_, str]] = []
+    errors: list[Issue] = []
     film = render_value(renderer, raw, context, ("film",), errors)
-    return film, [board.doc.problem(p, f"{'.'.join(map(str, p))}: {m}") for p, m in errors]
+    return film, [board.doc.problem(p, f"{'.'.join(map(str, p))}: {m}", hint=h)
+                  for p, m, h in errors]

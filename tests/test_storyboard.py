@@ -1,0 +1,505 @@
+"""The storyboard stages, one behaviour at a time: load, schema, templates, graph and plan."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.catalog import load_catalog
+from pipeline.cli import main
+from pipeline.compile import Compiled, compile_storyboard
+from pipeline.errors import Location, Problem, StoryboardError
+from pipeline.load import parse_document
+from pipeline.plan import Plan, PlannedShot
+from pipeline.templates import deep_merge
+
+WriteBoard = Callable[..., Path]
+HEAD = "version: 1\nmodel: pixverse:1@3\n"
+
+
+@dataclass(frozen=True)
+class Locked:
+    """A lock entry as the plan reads it."""
+
+    identity: str = ""
+    seed: int | None = None
+    pick: int = 1
+
+
+def compiled(path: Path, **kwargs: Any) -> Compiled:
+    return compile_storyboard(path, display=path.name, **kwargs)
+
+
+def planned(path: Path, **kwargs: Any) -> Plan:
+    return compiled(path, **kwargs).plan
+
+
+def by_id(plan: Plan) -> dict[str, PlannedShot]:
+    return {s.key: s for s in plan.shots}
+
+
+def problems_of(path: Path, **kwargs: Any) -> list[Problem]:
+    with pytest.raises(StoryboardError) as caught:
+        compiled(path, **kwargs)
+    return caught.value.problems
+
+
+def only_problem(path: Path, **kwargs: Any) -> Problem:
+    found = problems_of(path, **kwargs)
+    assert len(found) == 1, [p.render() for p in found]
+    return found[0]
+
+
+# Load: positions and YAML traps
+
+
+def test_every_value_and_key_keeps_its_line_and_column() -> None:
+    doc = parse_document(HEAD + "shots:\n  opening:\n    seed: 7\n", "b.yaml")
+    assert doc.values[("shots", "opening", "seed")] == Location("b.yaml", 5, 11)
+    assert doc.keys[("shots", "opening", "seed")] == Location("b.yaml", 5, 5)
+    assert doc.keys[("shots", "opening")] == Location("b.yaml", 4, 3)
+
+
+def test_yaml_traps_are_all_reported_at_once_in_line_order() -> None:
+    text = HEAD + "vars:\n  a: no\n  b: 2024-01-02\n  c: 1:30\n  a: yes\n"
+    with pytest.raises(StoryboardError) as caught:
+        parse_document(text, "b.yaml")
+    lines = [p.location.line for p in caught.value.problems if p.location]
+    messages = " | ".join(p.message for p in caught.value.problems)
+    assert lines == [4, 5, 6, 7]
+    assert "boolean False" in messages and "date" in messages and "base-60" in messages
+    assert "duplicate key 'a' (the first is on line 4)" in messages
+
+
+def test_quoted_words_and_dates_stay_text() -> None:
+    doc = parse_document(HEAD + "vars:\n  a: 'no'\n  b: '2024-01-02'\n  c: \"1:30\"\n", "b.yaml")
+    assert doc.data["vars"] == {"a": "no", "b": "2024-01-02", "c": "1:30"}
+
+
+def test_unclosed_quote_points_where_it_opens_not_at_the_end_of_the_file() -> None:
+    text = HEAD + 'shots:\n  a:\n    positivePrompt: "dusk\n    seed: 1\n'
+    with pytest.raises(StoryboardError) as caught:
+        parse_document(text, "b.yaml")
+    (problem,) = caught.value.problems
+    assert problem.location == Location("b.yaml", 5, 21)
+    assert problem.source_line == '    positivePrompt: "dusk'
+    assert problem.hint is not None and "never closed" in problem.hint
+
+
+def test_tab_indentation_gets_a_hint_from_either_yaml_parser() -> None:
+    with pytest.raises(StoryboardError) as caught:
+        parse_document(HEAD + "shots:\n  a:\n\tseed: 1\n", "b.yaml")
+    (problem,) = caught.value.problems
+    assert problem.location == Location("b.yaml", 5, 1)
+    assert problem.hint is not None and "tabs" in problem.hint
+
+
+# Schema
+
+
+def test_a_bad_shot_id_is_reported_at_that_id_not_at_the_first_shot(
+        write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  good:\n    positivePrompt: dusk sky\n"
+                       "  bad id:\n    positivePrompt: dusk sky\n")
+    problem = only_problem(path)
+    assert problem.location == Location("board.yaml", 6, 3)
+    assert "a shot id is letters, digits" in problem.message
+
+
+def test_an_empty_file_is_one_clear_problem(write_board: WriteBoard) -> None:
+    problem = only_problem(write_board(""))
+    assert problem.message.startswith("the file is empty")
+    assert problem.hint is not None and "version: 1" in problem.hint
+
+
+def test_glue_in_defaults_is_reported_at_its_key(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "defaults:\n  duration: 5\n  pick: 2\n"
+                       "shots:\n  a:\n    positivePrompt: dusk sky\n")
+    problem = only_problem(path)
+    assert problem.location == Location("board.yaml", 5, 3)
+    assert problem.message == ("defaults.pick: defaults hold request fields only; from and pick "
+                               "belong to a shot")
+
+
+def test_a_wrong_version_says_what_it_must_be(write_board: WriteBoard) -> None:
+    path = write_board('version: "1"\nmodel: pixverse:1@3\nshots:\n  a:\n    positivePrompt: ab\n')
+    problem = only_problem(path)
+    assert problem.message == "version: must be 1, not '1'"
+    assert problem.hint == "write the number without quotes or units: 1"
+
+
+def test_a_number_written_as_text_is_one_problem_with_a_hint(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n    duration: '8'\n")
+    problem = only_problem(path)
+    assert problem.message == "shots.a.duration: '8' is not of type 'number'"
+    assert problem.hint == "write the number without quotes or units: 8"
+
+
+def test_a_missing_request_field_points_at_the_shot(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n    width: 1280\n")
+    problem = only_problem(path)
+    assert problem.message == "shots.a.height: width and height go together: height is missing"
+    assert problem.location == Location("board.yaml", 4, 3)
+
+
+# Defaults: shot > scene defaults > storyboard defaults
+
+
+def test_defaults_merge_deeply_with_the_shot_winning_over_scene_over_file(
+        write_board: WriteBoard) -> None:
+    path = write_board(HEAD + """\
+defaults:
+  duration: 8
+  negativePrompt: blurry, text
+  providerSettings: {pixverse: {style: anime, motionMode: normal}}
+scenes:
+  - name: coast
+    defaults:
+      duration: 5
+      providerSettings: {pixverse: {style: clay}}
+    shots:
+      a:
+        positivePrompt: a lighthouse at dusk
+        providerSettings: {pixverse: {cameraMovement: zoom_in}}
+      b:
+        positivePrompt: a lighthouse at dawn
+        duration: 8
+""")
+    shots = by_id(planned(path))
+    assert shots["a"].request["duration"] == 5
+    assert shots["b"].request["duration"] == 8
+    assert shots["a"].request["negativePrompt"] == "blurry, text"
+    assert shots["a"].request["providerSettings"] == {
+        "pixverse": {"style": "clay", "motionMode": "normal", "cameraMovement": "zoom_in"}}
+    assert shots["b"].request["providerSettings"] == {
+        "pixverse": {"style": "clay", "motionMode": "normal"}}
+
+
+def test_deep_merge_replaces_lists_and_scalars_and_merges_mappings() -> None:
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 1}
+    over = {"a": {"y": [3]}, "b": {"z": 2}}
+    assert deep_merge(base, over) == {"a": {"x": 1, "y": [3]}, "b": {"z": 2}}
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 1}
+
+
+def test_a_template_error_in_defaults_is_reported_at_the_defaults_line(
+        write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "defaults:\n  negativePrompt: '{{ nope }}'\n"
+                       "shots:\n  a:\n    positivePrompt: dusk sky\n")
+    problem = only_problem(path)
+    assert problem.location == Location("board.yaml", 4, 19)
+    assert problem.message == "shots.a.negativePrompt: template error: 'nope' is undefined"
+
+
+# Variants
+
+
+VARIANTS = HEAD + """\
+variants:
+  sea: [stormy, calm]
+  time: [dawn, dusk]
+  exclude:
+    - {sea: calm, time: dawn}
+shots:
+  trail:
+    positivePrompt: "a {{ sea }} sea at {{ time }}"
+    seed: 1
+  door:
+    positivePrompt: a weathered lighthouse door
+    seed: 2
+"""
+
+
+def test_variants_form_a_matrix_minus_exclude_with_readable_stable_keys(
+        write_board: WriteBoard) -> None:
+    plan = planned(write_board(VARIANTS))
+    assert [s.key for s in plan.shots] == [
+        "trail[sea=stormy,time=dawn]", "door[sea=stormy,time=dawn]",
+        "trail[sea=stormy,time=dusk]", "door[sea=stormy,time=dusk]",
+        "trail[sea=calm,time=dusk]", "door[sea=calm,time=dusk]"]
+    assert by_id(plan)["trail[sea=calm,time=dusk]"].request["positivePrompt"] == \
+        "a calm sea at dusk"
+    assert [f.variant for f in plan.films] == [
+        {"sea": "stormy", "time": "dawn"}, {"sea": "stormy", "time": "dusk"},
+        {"sea": "calm", "time": "dusk"}]
+    assert len({f.file for f in plan.films}) == 3
+
+
+def test_a_single_variant_key_reads_like_trail_sea_stormy(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "variants:\n  sea: [stormy]\nshots:\n  trail:\n"
+                       "    positivePrompt: 'a {{ sea }} sea'\n")
+    assert [s.key for s in planned(path).shots] == ["trail[sea=stormy]"]
+
+
+def test_identical_requests_across_variants_share_an_identity(write_board: WriteBoard) -> None:
+    plan = planned(write_board(VARIANTS))
+    doors = {s.identity for s in plan.shots if s.id == "door"}
+    trails = {s.identity for s in plan.shots if s.id == "trail"}
+    assert len(doors) == 1 and len(trails) == 3
+    assert plan.estimated_cost == pytest.approx(4 * 0.15)
+
+
+def test_an_exclude_that_removes_everything_is_the_only_problem(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "variants:\n  sea: [calm]\n  exclude:\n    - {sea: calm}\n"
+                       "shots:\n  a:\n    positivePrompt: 'a {{ sea }} sea'\n")
+    problem = only_problem(path)
+    assert problem.message == "exclude removes every variant"
+    assert problem.location == Location("board.yaml", 5, 3)
+
+
+# Templates: sandbox, strict undefined, native types
+
+
+def test_the_sandbox_refuses_attribute_access_with_a_clear_error(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: \"{{ ''.__class__ }}\"\n")
+    problem = only_problem(path)
+    assert problem.message.startswith("shots.a.positivePrompt: template error: not allowed in "
+                                      "the sandbox: access to attribute '__class__'")
+    assert problem.location == Location("board.yaml", 5, 21)
+
+
+@pytest.mark.parametrize("template", [
+    "{{ cycler.__init__.__globals__ }} dusk",
+    "{{ lipsum.__globals__ }}",
+])
+def test_the_sandbox_refuses_reaching_for_globals(write_board: WriteBoard, template: str) -> None:
+    path = write_board(HEAD + f"shots:\n  a:\n    positivePrompt: \"{template}\"\n")
+    assert "not allowed in the sandbox" in only_problem(path).message
+
+
+@pytest.mark.parametrize("template", ["{{ keeper }}", "the {{ keeper }} climbs"])
+def test_an_undefined_name_is_an_error_with_the_closest_name(
+        write_board: WriteBoard, template: str) -> None:
+    path = write_board(HEAD + "vars:\n  keepers: two old keepers\n"
+                       f"shots:\n  a:\n    positivePrompt: '{template}'\n")
+    problem = only_problem(path)
+    assert problem.message == "shots.a.positivePrompt: template error: 'keeper' is undefined"
+    assert problem.hint == "did you mean 'keepers'?"
+
+
+def test_an_exception_inside_a_template_is_a_problem_not_a_crash(
+        write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: '{{ 1 / 0 }} dusk'\n")
+    problem = only_problem(path)
+    assert problem.message == ("shots.a.positivePrompt: template error: ZeroDivisionError: "
+                               "division by zero")
+
+
+def test_a_single_expression_keeps_its_native_type(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + """\
+vars: {base: 41, takes: 2, subject: a lighthouse, long: true}
+shots:
+  a:
+    positivePrompt: "{{ subject }} at dusk, shot {{ shot.id }}"
+    seed: "{{ base + 1 }}"
+    numberResults: "{{ takes }}"
+    duration: "{{ 8 if long else 5 }}"
+""")
+    request = planned(path).shots[0].request
+    assert request["seed"] == 42 and isinstance(request["seed"], int)
+    assert request["numberResults"] == 2 and isinstance(request["numberResults"], int)
+    assert request["duration"] == 8
+    assert request["positivePrompt"] == "a lighthouse at dusk, shot a"
+
+
+# Seeds
+
+
+UNSEEDED = HEAD + "shots:\n  a:\n    positivePrompt: a lighthouse at dusk\n"
+
+
+def test_an_unseeded_shot_gets_a_seed_that_is_stable_across_plans(
+        write_board: WriteBoard) -> None:
+    path = write_board(UNSEEDED)
+    first, second = planned(path).shots[0], planned(path).shots[0]
+    assert first.seed_source == "new"
+    assert 0 <= first.seed < 2**31
+    assert first.seed == second.seed == first.request["seed"]
+    assert first.identity == second.identity
+
+
+def test_an_unseeded_shot_takes_its_seed_from_the_lock(write_board: WriteBoard) -> None:
+    path = write_board(UNSEEDED)
+    fresh = planned(path).shots[0]
+    locked = planned(path, lock={"a": Locked(seed=1234)}).shots[0]
+    assert (locked.seed, locked.seed_source, locked.request["seed"]) == (1234, "lock", 1234)
+    assert locked.identity != fresh.identity
+
+
+def test_a_written_seed_wins_over_the_lock(write_board: WriteBoard) -> None:
+    path = write_board(UNSEEDED + "    seed: 9\n")
+    shot = planned(path, lock={"a": Locked(seed=1234)}).shots[0]
+    assert (shot.seed, shot.seed_source) == (9, "storyboard")
+
+
+# Identity
+
+
+CHAIN = HEAD + """\
+shots:
+  a:
+    positivePrompt: a lighthouse at dusk
+    seed: 1
+    numberResults: 2
+    pick: PICK
+  b:
+    from: a
+    positivePrompt: PROMPT
+    seed: 2
+  c:
+    from: b
+    positivePrompt: the keeper lights the lamp
+    seed: 3
+  sibling:
+    from: a
+    positivePrompt: gulls circle the tower
+    seed: 4
+  alone:
+    positivePrompt: a fishing boat in the bay
+    seed: 5
+"""
+
+
+def identities(write_board: WriteBoard, prompt: str = "the door opens", pick: int = 1
+               ) -> dict[str, str]:
+    path = write_board(CHAIN.replace("PROMPT", prompt).replace("PICK", str(pick)))
+    return {s.key: s.identity for s in planned(path).shots}
+
+
+def test_a_prompt_change_changes_the_shot_and_its_descendants_only(
+        write_board: WriteBoard) -> None:
+    before = identities(write_board)
+    after = identities(write_board, prompt="the door creaks open")
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"b", "c"}
+
+
+def test_changing_pick_changes_only_the_dependents(write_board: WriteBoard) -> None:
+    before = identities(write_board, pick=1)
+    after = identities(write_board, pick=2)
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"b", "c", "sibling"}
+
+
+def test_identity_does_not_depend_on_the_shot_id_or_file_order(write_board: WriteBoard) -> None:
+    one = write_board(HEAD + "shots:\n  x:\n    positivePrompt: dusk sky\n    seed: 3\n"
+                      "  y:\n    positivePrompt: dawn sky\n    seed: 3\n", "one.yaml")
+    two = write_board(HEAD + "shots:\n  later:\n    positivePrompt: dawn sky\n    seed: 3\n"
+                      "  renamed:\n    positivePrompt: dusk sky\n    seed: 3\n", "two.yaml")
+    first, second = by_id(planned(one)), by_id(planned(two))
+    assert first["x"].identity == second["renamed"].identity
+    assert first["y"].identity == second["later"].identity
+
+
+def test_a_child_names_its_parents_and_the_frame_it_takes(write_board: WriteBoard) -> None:
+    shots = by_id(planned(write_board(CHAIN.replace("PROMPT", "door").replace("PICK", "2"))))
+    assert shots["b"].needs == ("a",)
+    assert shots["alone"].needs == ()
+    assert shots["b"].request["inputs"] == {"frameImages": [
+        {"image": {"source": "shot", "shot": "a", "key": "a", "frame": "last", "take": 2},
+         "frame": "first"}]}
+
+
+# Files: includes and local images
+
+
+def test_an_include_outside_the_folder_is_refused(write_board: WriteBoard) -> None:
+    write_board("shots:\n  b:\n    positivePrompt: a harbour at dawn\n", "scene.yaml")
+    path = write_board(HEAD + "scenes:\n  - include: ../scene.yaml\n", "story/board.yaml")
+    problem = only_problem(path)
+    assert problem.message == "include '../scene.yaml' is outside the storyboard's folder"
+    assert problem.location == Location("board.yaml", 4, 14)
+
+
+def test_an_include_inside_the_folder_is_read(write_board: WriteBoard) -> None:
+    write_board("shots:\n  b:\n    positivePrompt: a harbour at dawn\n", "story/scenes/s.yaml")
+    path = write_board(HEAD + "scenes:\n  - include: scenes/s.yaml\n", "story/board.yaml")
+    assert [s.key for s in planned(path).shots] == ["b"]
+
+
+def test_a_local_image_outside_the_folder_is_refused_unless_allowed(
+        write_board: WriteBoard, tmp_path: Path) -> None:
+    (tmp_path / "keeper.png").write_bytes(b"not really a png")
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n    inputs:\n"
+                       "      frameImages: [../keeper.png]\n", "story/board.yaml")
+    problem = only_problem(path)
+    assert problem.message == "shots.a: image file '../keeper.png' is outside the storyboard's folder"
+    assert problem.hint is not None and "--allow-outside" in problem.hint
+    request = planned(path, allow_outside=True).shots[0].request
+    assert request["inputs"]["frameImages"] == [{
+        "source": "file", "path": "../keeper.png",
+        "sha256": hashlib.sha256(b"not really a png").hexdigest()}]
+
+
+def test_a_local_image_change_changes_the_identity(write_board: WriteBoard,
+                                                   tmp_path: Path) -> None:
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n    seed: 1\n"
+                       "    inputs:\n      frameImages: [keeper.png]\n")
+    (tmp_path / "keeper.png").write_bytes(b"one")
+    before = planned(path).shots[0].identity
+    (tmp_path / "keeper.png").write_bytes(b"two")
+    assert planned(path).shots[0].identity != before
+
+
+# Plan JSON and cost
+
+
+def test_plan_json_has_every_documented_field(write_board: WriteBoard) -> None:
+    path = write_board(CHAIN.replace("PROMPT", "door").replace("PICK", "1"))
+    result = CliRunner().invoke(main, ["plan", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert {"id", "key", "variant", "needs", "request", "identity", "cached",
+            "estimated_cost"} <= set(document["shots"][0])
+    shots = {s["key"]: s for s in document["shots"]}
+    assert shots["c"]["needs"] == ["b"]
+    assert shots["c"]["request"]["taskType"] == "videoInference"
+    assert "taskUUID" not in shots["c"]["request"]
+    assert shots["a"]["cached"] is False
+    assert document["estimated_cost"] == pytest.approx(2 * 0.15 + 4 * 0.15)
+
+
+def test_a_cached_identity_costs_nothing_to_run(write_board: WriteBoard) -> None:
+    path = write_board(UNSEEDED + "    seed: 1\n")
+    identity = planned(path).shots[0].identity
+    plan = planned(path, is_cached=lambda i: i == identity)
+    assert plan.shots[0].cached is True
+    assert plan.estimated_cost == 0
+    assert plan.estimated_cost_all == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize(("fields", "cost"), [
+    ({"width": 1280, "height": 720, "duration": 5}, 0.15),
+    ({"width": 1280, "height": 720, "duration": 8}, 0.299),
+    ({"width": 720, "height": 1280, "duration": 8}, 0.299),
+    ({"width": 1280, "height": 720, "duration": 5, "numberResults": 3}, 0.45),
+    ({"width": 1280, "height": 720, "duration": 8, "numberResults": 4}, 1.196),
+    ({"width": 1920, "height": 1080, "duration": 5}, 0.299),
+    ({"resolution": "1080p", "duration": 8}, 0.4784),
+])
+def test_cost_follows_the_price_table(fields: dict[str, Any], cost: float) -> None:
+    spec = load_catalog().get("pixverse:1@3")
+    found = spec.estimate_cost({"positivePrompt": "dusk sky", **fields})
+    assert found.amount == pytest.approx(cost)
+    assert found.estimated is False
+
+
+def test_unpublished_sizes_are_priced_as_estimates() -> None:
+    found = load_catalog().get("pixverse:1@3").estimate_cost(
+        {"width": 640, "height": 360, "duration": 5})
+    assert (found.amount, found.estimated) == (pytest.approx(0.15), True)
+
+
+def test_a_planned_shot_carries_the_table_price(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n    width: 1280\n"
+                       "    height: 720\n    duration: 8\n    numberResults: 2\n")
+    shot = planned(path).shots[0]
+    assert shot.estimated_cost == pytest.approx(0.598)
+    assert (shot.takes, shot.size, shot.duration) == (2, (1280, 720), 8.0)
