@@ -18,8 +18,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import imageio_ffmpeg
+import imageio_ffmpeg  # type: ignore[import-untyped]
 import numpy as np
+import numpy.typing as npt
 
 from pipeline.media import extract_frame, save_png
 from pipeline.stitch import H264_OPTIONS, Transition, stitch_clips
@@ -124,7 +125,7 @@ def _make_clip(path: Path, frames: int, options: dict[str, str]) -> Path:
     return path
 
 
-def _picture(index: int) -> np.ndarray:
+def _picture(index: int) -> npt.NDArray[np.uint8]:
     """A moving gradient with a drifting checkerboard: motion and detail for the encoder."""
     y = np.add.outer(np.arange(HEIGHT) // 3, np.arange(WIDTH) // 5 + index * 3) % 220 + 16
     board = (np.add.outer(np.arange(HEIGHT) // 40, (np.arange(WIDTH) + index * 4) // 40) % 2)

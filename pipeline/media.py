@@ -1,9 +1,10 @@
-"""Media: the clips the API returns, in; facts and frames about them, out.
+"""Media: the clips the API returns, in; facts, frames and sound read from them, out.
 
 Input: a video file (MP4, MOV or WebM) downloaded for a shot.
 Output: a `Probe` of it (recorded in the lock file and used to decide how to stitch), one of its
-frames as an RGB image (the last frame of a shot becomes the first frame of the next), and PNG
-files written atomically with their sha256. Joining clips into the film is `pipeline.stitch`.
+frames as an RGB image (the last frame of a shot becomes the first frame of the next), PNG
+files written atomically with their sha256, and for `pipeline.stitch`, which writes the film,
+an open `Clip` that yields its packets, its frames on the film's grid and its sound.
 
 Every PyAV failure is translated into `MediaError` by `media_errors`, the one place that does.
 """
@@ -16,12 +17,19 @@ import os
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
+import numpy as np
+import numpy.typing as npt
+from av.audio.frame import AudioFrame
+from av.audio.stream import AudioStream
 from av.container import InputContainer
+from av.packet import Packet
+from av.stream import Stream
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 from PIL import Image
@@ -29,13 +37,18 @@ from PIL import Image
 from pipeline.errors import MediaError
 
 __all__ = [
+    "AUDIO_RATE",
+    "Canvas",
+    "Clip",
     "Probe",
+    "Sound",
     "atomic_output",
     "extract_frame",
     "media_errors",
     "open_input",
     "probe_video",
     "save_png",
+    "time_base",
     "video_duration",
     "video_stream",
 ]
@@ -43,6 +56,8 @@ __all__ = [
 # zlib level 1: a 720p frame compresses in a fraction of the time of level 6 and is at most a
 # few percent larger; the PNG is uploaded once and hashed, so speed matters more than bytes.
 PNG_COMPRESS_LEVEL = 1
+AUDIO_RATE = 48_000
+Sound = npt.NDArray[np.float32]  # (2, samples): stereo at AUDIO_RATE
 
 
 @dataclass(frozen=True)
@@ -89,10 +104,17 @@ def video_stream(container: InputContainer, path: Path | str) -> VideoStream:
     return container.streams.video[0]
 
 
+def time_base(stream: Stream) -> Fraction:
+    """A demuxed stream always has a time base; PyAV's types allow None for unopened ones."""
+    if stream.time_base is None:
+        raise MediaError(f"stream {stream.index} has no time base")
+    return stream.time_base
+
+
 def video_duration(container: InputContainer, stream: VideoStream) -> float:
     """Seconds of video; WebM streams carry no duration, so fall back to the container's."""
     if stream.duration:
-        return float(stream.duration * stream.time_base)
+        return float(stream.duration * time_base(stream))
     if container.duration:
         return container.duration / av.time_base
     return 0.0
@@ -152,7 +174,12 @@ def extract_frame(path: Path, which: str | int) -> Image.Image:
             frame = _frame_at(container, stream, index, path)
         if frame is None:
             raise MediaError(f"{path}: no frame could be decoded")
-        return frame.to_image()
+        return _to_image(frame)
+
+
+def _to_image(frame: VideoFrame) -> Image.Image:
+    image: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]  # untyped in PyAV
+    return image
 
 
 def _frame_index(which: str | int) -> int:
@@ -186,7 +213,7 @@ def _end_pts(container: InputContainer, stream: VideoStream) -> int | None:
     seconds = video_duration(container, stream)
     if not seconds:
         return None
-    return (stream.start_time or 0) + int(Fraction(seconds) / stream.time_base)
+    return (stream.start_time or 0) + int(Fraction(seconds) / time_base(stream))
 
 
 def _latest(frames: Iterable[VideoFrame]) -> VideoFrame | None:
@@ -247,3 +274,138 @@ def atomic_output(out: Path) -> Iterator[Path]:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# --- reading clips for the film ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """The film's picture grid: a size and a frame rate."""
+
+    width: int
+    height: int
+    fps: Fraction
+
+    def frames_in(self, clip: Clip) -> int:
+        return round(clip.end * self.fps)
+
+
+@dataclass
+class Clip:
+    """An open clip; `index()` fills in its frame timestamps when a caller needs them."""
+
+    path: Path
+    container: InputContainer
+    video: VideoStream
+    audio: AudioStream | None
+    stamps: list[int] = field(default_factory=list)  # video pts in presentation order
+    keyframes: list[int] = field(default_factory=list)  # indices into stamps
+    end: Fraction = Fraction(0)  # seconds of picture from the first frame
+
+    @classmethod
+    @contextmanager
+    def open(cls, path: Path) -> Iterator[Clip]:
+        with open_input(path) as container:
+            video = video_stream(container, path)
+            video.thread_type = "AUTO"  # frame threads: decoding is much of a re-encode
+            audio = container.streams.audio[0] if container.streams.audio else None
+            yield cls(path, container, video, audio)
+
+    @property
+    def fps(self) -> Fraction:
+        rate = self.video.average_rate or self.video.guessed_rate
+        if not rate:
+            raise MediaError(f"{self.path}: the video has no frame rate")
+        return Fraction(rate)
+
+    @property
+    def time_base(self) -> Fraction:
+        return time_base(self.video)
+
+    @property
+    def origin(self) -> int:
+        return self.stamps[0] if self.stamps else self.video.start_time or 0
+
+    def packets(self, *streams: Stream | None) -> Iterator[Packet[Any]]:
+        """Demuxed packets of `streams`, without the empty end-of-stream markers."""
+        with media_errors(self.path):
+            for packet in self.container.demux([s for s in streams if s is not None]):
+                if packet.dts is not None and packet.size:
+                    yield packet
+
+    def index(self) -> None:
+        """Read every video packet's timestamp, no decoding: frame order, keyframes, length."""
+        rows = sorted((p.pts or 0, p.is_keyframe, p.duration) for p in self.packets(self.video))
+        if not rows:
+            raise MediaError(f"{self.path}: no video frames")
+        self.stamps = [pts for pts, _, _ in rows]
+        self.keyframes = [i for i, (_, key, _) in enumerate(rows) if key]
+        step = rows[-1][2] or round(1 / (self.fps * self.time_base))
+        self.end = (self.stamps[-1] + step - self.stamps[0]) * self.time_base
+
+    def frames(self, canvas: Canvas, start: int, stop: int) -> Iterator[VideoFrame]:
+        """Canvas frames [start, stop): frame k is what the clip shows at k / fps.
+
+        Timestamps, not counts, place each picture, so a clip at another or a variable frame
+        rate still lands at the right moments. Frames come out in yuv420p at the canvas size.
+        """
+        tb, k = self.time_base, start
+        tolerance = 1 / (2 * canvas.fps)
+        held: VideoFrame | None = None
+        for frame in self._decode_from(self.origin + round(start / canvas.fps / tb)):
+            at = ((frame.pts or 0) - self.origin) * tb
+            while held is not None and k < stop and at > k / canvas.fps + tolerance:
+                yield held
+                k += 1
+            if k >= stop:
+                return
+            held = fit_frame(frame, canvas)
+        while held is not None and k < stop:
+            yield held
+            k += 1
+
+    def _decode_from(self, pts: int) -> Iterator[VideoFrame]:
+        with media_errors(self.path):
+            self.container.seek(pts, stream=self.video, backward=True)
+            yield from self.container.decode(self.video)
+
+    def sound(self, seconds: Fraction) -> Sound:
+        """The sound under the picture, cut or padded to `seconds`; silence if there is none."""
+        sound = np.zeros((2, round(seconds * AUDIO_RATE)), np.float32)
+        if self.audio is None:
+            return sound
+        origin = self.origin * self.time_base  # the sound keeps its offset to the picture
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+        with media_errors(self.path):
+            self.container.seek(0)
+            for frame in [*self.container.decode(self.audio), None]:
+                for chunk in resampler.resample(frame):
+                    _lay(sound, chunk, origin)
+        return sound
+
+
+def _lay(sound: Sound, chunk: AudioFrame, origin: Fraction) -> None:
+    tb = chunk.time_base or Fraction(1, AUDIO_RATE)  # the resampler's output rate
+    at = round(((chunk.pts or 0) * tb - origin) * AUDIO_RATE)
+    data = chunk.to_ndarray()
+    low, high = max(at, 0), min(at + data.shape[1], sound.shape[1])
+    if low < high:
+        sound[:, low:high] = data[:, low - at : high - at]
+
+
+def fit_frame(frame: VideoFrame, canvas: Canvas) -> VideoFrame:
+    """The frame in yuv420p at the canvas size; another shape is letterboxed, not stretched."""
+    size = (canvas.width, canvas.height)
+    if (frame.width, frame.height) == size and frame.format.name == "yuv420p":
+        return frame
+    if frame.width * canvas.height == frame.height * canvas.width:
+        return frame.reformat(*size, format="yuv420p")
+    scale = min(Fraction(canvas.width, frame.width), Fraction(canvas.height, frame.height))
+    width, height = round(frame.width * scale / 2) * 2, round(frame.height * scale / 2) * 2
+    top, left = (canvas.height - height) // 2, (canvas.width - width) // 2
+    picture = np.zeros((canvas.height, canvas.width, 3), np.uint8)
+    picture[top : top + height, left : left + width] = frame.to_ndarray(
+        width=width, height=height, format="rgb24"
+    )
+    return VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")

@@ -21,16 +21,16 @@ import re
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import av
 import numpy as np
-import numpy.typing as npt
 from av.audio.stream import AudioStream
-from av.container import InputContainer, OutputContainer
+from av.codec.context import Flags
+from av.container import OutputContainer
 from av.packet import Packet
 from av.stream import Stream
 from av.video.codeccontext import VideoCodecContext
@@ -38,7 +38,15 @@ from av.video.frame import PictureType, VideoFrame
 from av.video.stream import VideoStream
 
 from pipeline.errors import MediaError
-from pipeline.media import atomic_output, media_errors, open_input, video_duration, video_stream
+from pipeline.media import (
+    AUDIO_RATE,
+    Canvas,
+    Clip,
+    Sound,
+    atomic_output,
+    media_errors,
+    video_duration,
+)
 
 __all__ = ["StitchResult", "Transition", "stitch_clips"]
 
@@ -46,14 +54,14 @@ __all__ = ["StitchResult", "Transition", "stitch_clips"]
 # on another machine must give the same film byte for byte.
 ENCODER_THREADS = 4
 
-# ultrafast: a re-encode must keep pace with ffmpeg's; crf 20 buys back the quality in bits.
+# ultrafast: a re-encode must keep pace with ffmpeg's; crf 20 buys the quality back in bits.
 # stitchable=1 keeps x264's headers independent of the pictures, so every segment encoded
 # with these settings has the same SPS/PPS and can share a track with copied packets.
 H264_OPTIONS = {"preset": "ultrafast", "crf": "20", "x264-params": "stitchable=1"}
 VP9_OPTIONS = {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0", "row-mt": "1"}
-AUDIO_RATE = 48_000
 
-Sound = npt.NDArray[np.float32]  # (2, samples), stereo at AUDIO_RATE
+if TYPE_CHECKING:  # PyAV's Packet is generic only in its stubs
+    AnyPacket = Packet[Any]
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,13 @@ class StitchResult:
 class _Format:
     muxer: str
     video_codec: str
-    video_options: dict[str, str]
     audio_codec: str
     copy_video: frozenset[str]  # codecs the container takes as they are
     copy_audio: frozenset[str]
+
+    @property
+    def video_options(self) -> dict[str, str]:
+        return dict(VP9_OPTIONS if self.video_codec == "libvpx-vp9" else H264_OPTIONS)
 
     @property
     def mux_options(self) -> dict[str, str]:
@@ -96,51 +107,21 @@ class _Format:
         return options
 
 
-_MP4_VIDEO = frozenset({"h264", "hevc", "av1"})
+_MP4 = frozenset({"h264", "hevc", "av1"})
 _FORMATS = {
-    "MP4": _Format("mp4", "libx264", H264_OPTIONS, "aac", _MP4_VIDEO, frozenset({"aac", "mp3"})),
-    "MOV": _Format("mov", "libx264", H264_OPTIONS, "aac", _MP4_VIDEO | {"prores"},
-                   frozenset({"aac"})),
-    "WEBM": _Format("webm", "libvpx-vp9", VP9_OPTIONS, "libopus", frozenset({"vp8", "vp9", "av1"}),
+    "MP4": _Format("mp4", "libx264", "aac", _MP4, frozenset({"aac", "mp3"})),
+    "MOV": _Format("mov", "libx264", "aac", _MP4 | {"prores"}, frozenset({"aac"})),
+    "WEBM": _Format("webm", "libvpx-vp9", "libopus", frozenset({"vp8", "vp9", "av1"}),
                     frozenset({"opus", "vorbis"})),
 }
 _EXTENSIONS = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV", ".webm": "WEBM"}
-
-
-@dataclass
-class _Clip:
-    """An open input clip; `_index` fills in its frame timestamps when a path needs them."""
-
-    path: Path
-    container: InputContainer
-    video: VideoStream
-    audio: AudioStream | None
-    stamps: list[int] = field(default_factory=list)  # video pts in presentation order
-    keyframes: list[int] = field(default_factory=list)  # indices into stamps
-    end: Fraction = Fraction(0)  # seconds of picture from the first frame
-
-    @property
-    def origin(self) -> int:
-        return self.stamps[0] if self.stamps else self.video.start_time or 0
-
-
-@dataclass(frozen=True)
-class _Canvas:
-    """The film's picture: the first clip's size and frame rate."""
-
-    width: int
-    height: int
-    fps: Fraction
-
-    def frames_in(self, clip: _Clip) -> int:
-        return round(clip.end * self.fps)
 
 
 @dataclass(frozen=True)
 class _Piece:
     """Frames [start, stop) of a clip, counted on the canvas's frame grid."""
 
-    clip: _Clip
+    clip: Clip
     start: int
     stop: int
 
@@ -157,28 +138,29 @@ def stitch_clips(
         raise ValueError("no clips to stitch")
     fmt = _output_format(out, output_format)
     with ExitStack() as stack:
-        opened = [stack.enter_context(_open_clip(path)) for path in clips]
+        opened = [stack.enter_context(Clip.open(path)) for path in clips]
         with media_errors(out), atomic_output(out) as tmp:
             method, frames, seconds = _stitch(opened, tmp, fmt, transition)
     return StitchResult(out, method, seconds, frames)
 
 
 def _stitch(
-    clips: list[_Clip], tmp: Path, fmt: _Format, transition: Transition
+    clips: list[Clip], tmp: Path, fmt: _Format, transition: Transition
 ) -> tuple[str, int, float]:
     fade = 0
     if transition.kind == "crossfade":
-        fade = round(Fraction(transition.seconds) * _frame_rate(clips[0]))
+        fade = round(Fraction(transition.seconds) * clips[0].fps)
     if not fade and _can_copy(clips, fmt):
         return ("copy", *_copy(clips, tmp, fmt))
     for clip in clips:
-        _index(clip)
-    _check_lengths(clips, fade)
+        clip.index()
+    canvas = _canvas(clips[0])
+    _check_lengths(clips, canvas, fade)
     if not fade:
-        return ("reencode", *_render_all(clips, tmp, fmt, 0))
-    if _can_splice(clips, fmt):
-        return ("crossfade", *_splice(clips, tmp, fmt, fade))
-    return ("crossfade", *_render_all(clips, tmp, fmt, fade))
+        return ("reencode", *_render(clips, tmp, fmt, canvas, 0))
+    if _can_splice(clips, fmt, canvas):
+        return ("crossfade", *_splice(clips, tmp, fmt, canvas, fade))
+    return ("crossfade", *_render(clips, tmp, fmt, canvas, fade))
 
 
 def _output_format(out: Path, name: str | None) -> _Format:
@@ -189,25 +171,16 @@ def _output_format(out: Path, name: str | None) -> _Format:
     return _FORMATS[key]
 
 
-@contextmanager
-def _open_clip(path: Path) -> Iterator[_Clip]:
-    with open_input(path) as container:
-        video = video_stream(container, path)
-        video.thread_type = "AUTO"  # frame threads: decoding is most of a re-encode's time
-        audio = container.streams.audio[0] if container.streams.audio else None
-        yield _Clip(path, container, video, audio)
+def _canvas(clip: Clip) -> Canvas:
+    width, height = clip.video.codec_context.width, clip.video.codec_context.height
+    if width % 2 or height % 2:
+        raise MediaError(f"{clip.path}: {width}x{height} cannot be encoded; "
+                         "yuv420p needs an even width and height")
+    return Canvas(width, height, clip.fps)
 
 
-def _frame_rate(clip: _Clip) -> Fraction:
-    rate = clip.video.average_rate or clip.video.guessed_rate
-    if not rate:
-        raise MediaError(f"{clip.path}: the video has no frame rate")
-    return Fraction(rate)
-
-
-def _check_lengths(clips: list[_Clip], fade: int) -> None:
-    """A clip must hold its fades: the fade in and the fade out may not overlap."""
-    canvas = _canvas(clips[0])
+def _check_lengths(clips: list[Clip], canvas: Canvas, fade: int) -> None:
+    """A clip must hold its fades: its fade in and its fade out may not overlap."""
     for i, clip in enumerate(clips):
         fades = fade * ((i > 0) + (i < len(clips) - 1))
         if canvas.frames_in(clip) < max(fades, 1):
@@ -215,32 +188,30 @@ def _check_lengths(clips: list[_Clip], fade: int) -> None:
                              f"{fades} frames of crossfade")
 
 
-def _canvas(clip: _Clip) -> _Canvas:
-    width, height = clip.video.codec_context.width, clip.video.codec_context.height
-    if width % 2 or height % 2:
-        raise MediaError(f"{clip.path}: {width}x{height} cannot be encoded; "
-                         "yuv420p needs an even width and height")
-    return _Canvas(width, height, _frame_rate(clip))
+@contextmanager
+def _open_output(tmp: Path, fmt: _Format) -> Iterator[OutputContainer]:
+    with av.open(str(tmp), "w", format=fmt.muxer, options=fmt.mux_options) as output:
+        yield output
 
 
 # --- stream copy -----------------------------------------------------------------------
 
 
-def _video_key(clip: _Clip) -> tuple[object, ...]:
+def _video_key(clip: Clip) -> tuple[object, ...]:
     """What must agree for packets of different clips to play in one video track."""
     ctx = clip.video.codec_context
     return (ctx.name, ctx.width, ctx.height, ctx.pix_fmt, clip.video.average_rate,
             ctx.profile, ctx.extradata)
 
 
-def _audio_key(clip: _Clip) -> tuple[object, ...] | None:
+def _audio_key(clip: Clip) -> tuple[object, ...] | None:
     if clip.audio is None:
         return None
     ctx = clip.audio.codec_context
     return (ctx.name, ctx.sample_rate, ctx.layout.name, ctx.extradata)
 
 
-def _can_copy(clips: list[_Clip], fmt: _Format) -> bool:
+def _can_copy(clips: list[Clip], fmt: _Format) -> bool:
     first = clips[0]
     if first.video.codec_context.name not in fmt.copy_video:
         return False
@@ -250,151 +221,108 @@ def _can_copy(clips: list[_Clip], fmt: _Format) -> bool:
     return all((_video_key(clip), _audio_key(clip)) == keys for clip in clips[1:])
 
 
-def _copy(clips: list[_Clip], tmp: Path, fmt: _Format) -> tuple[int, float]:
+def _copy(clips: list[Clip], tmp: Path, fmt: _Format) -> tuple[int, float]:
     with _open_output(tmp, fmt) as output:
         video = output.add_stream_from_template(clips[0].video)
         audio = output.add_stream_from_template(clips[0].audio) if clips[0].audio else None
-        offset, frames, clock = Fraction(0), 0, _AudioClock()
+        offset, frames, clock = Fraction(0), 0, _SoundClock()
         for clip in clips:
-            count, length = _copy_clip(clip, output, video, audio, offset, clock)
+            count, length = _copy_clip(clip, output, (video, audio), offset, clock)
             offset, frames = offset + length, frames + count
     return frames, float(offset)
 
 
 @dataclass
-class _AudioClock:
-    """The last audio decode time written, in seconds: it must rise across seams."""
+class _SoundClock:
+    """Where the copied sound has got to, in film seconds."""
 
-    dts: Fraction = Fraction(-(10**9))
+    last: Fraction = Fraction(-(10**9))  # decode time of the last packet written
+    limit: Fraction = Fraction(0)  # end of the current clip's picture
 
 
 def _copy_clip(
-    clip: _Clip,
+    clip: Clip,
     output: OutputContainer,
-    video: VideoStream,
-    audio: AudioStream | None,
+    streams: tuple[VideoStream, AudioStream | None],
     offset: Fraction,
-    clock: _AudioClock,
+    clock: _SoundClock,
 ) -> tuple[int, Fraction]:
     """Mux one clip's packets moved to start at `offset` seconds; return frames and length."""
-    shift = offset - (clip.video.start_time or 0) * clip.video.time_base
-    limit = offset + Fraction(video_duration(clip.container, clip.video))
-    frames, end = 0, offset
-    for packet in _packets(clip, clip.video, clip.audio):
+    shift = offset - (clip.video.start_time or 0) * clip.time_base
+    clock.limit = offset + Fraction(video_duration(clip.container, clip.video))
+    frame_time, frames, end = 1 / clip.fps, 0, offset
+    for packet in clip.packets(clip.video, clip.audio):
         if packet.stream.type == "video":
-            end = max(end, _packet_end(packet) + shift)
+            duration = packet.duration * packet.time_base if packet.duration else frame_time
+            end = max(end, (packet.pts or 0) * packet.time_base + duration + shift)
             frames += 1
-            _move(packet, shift, video)
-        elif audio is None or not _place_audio(packet, shift, limit, clock):
+            _move(packet, shift, streams[0])
+        elif streams[1] is None or not _keep_sound(packet, shift, clock):
             continue
         else:
-            _move(packet, shift, audio)
+            _move(packet, shift, streams[1])
         output.mux_one(packet)
     return frames, end - offset
 
 
-def _packets(clip: _Clip, *streams: Stream | None) -> Iterator[Packet]:
-    with media_errors(clip.path):
-        for packet in clip.container.demux([s for s in streams if s is not None]):
-            if packet.dts is not None and packet.size:  # not an end-of-stream marker
-                yield packet
-
-
-def _packet_end(packet: Packet) -> Fraction:
-    return ((packet.pts or 0) + (packet.duration or 1)) * packet.time_base
-
-
-def _move(packet: Packet, seconds: Fraction, stream: Stream) -> None:
+def _move(packet: AnyPacket, seconds: Fraction, stream: Stream) -> None:
     ticks = round(seconds / packet.time_base)
     packet.pts = None if packet.pts is None else packet.pts + ticks
     packet.dts = None if packet.dts is None else packet.dts + ticks
     packet.stream = stream
 
 
-def _place_audio(packet: Packet, shift: Fraction, limit: Fraction, clock: _AudioClock) -> bool:
-    """Drop sound past the clip's picture; nudge a packet that overlaps the last one (AAC)."""
-    tb = packet.time_base
-    start = (packet.dts or 0) * tb + shift
-    if start >= limit:
+def _keep_sound(packet: AnyPacket, shift: Fraction, clock: _SoundClock) -> bool:
+    """Drop sound past the clip's picture, and a first AAC packet (priming) that starts
+    before the previous clip's last one: MP4 refuses decode times that do not rise."""
+    start = (packet.dts or 0) * packet.time_base + shift
+    if start >= clock.limit or start <= clock.last:
         return False
-    if start <= clock.dts:
-        packet.dts = (packet.dts or 0) + int((clock.dts - start) / tb) + 1
-        packet.pts = max(packet.pts or 0, packet.dts)
-        start = packet.dts * tb + shift
-    clock.dts = start
+    clock.last = start
     return True
 
 
-@contextmanager
-def _open_output(tmp: Path, fmt: _Format) -> Iterator[OutputContainer]:
-    with av.open(str(tmp), "w", format=fmt.muxer, options=fmt.mux_options) as output:
-        yield output
+# --- re-encoding -----------------------------------------------------------------------
 
 
-# --- decoding onto the canvas ----------------------------------------------------------
+def _render(
+    clips: list[Clip], tmp: Path, fmt: _Format, canvas: Canvas, fade: int
+) -> tuple[int, float]:
+    """Decode every clip and encode the film anew, crossfading `fade` frames at each seam."""
+    pieces = [_Piece(clip, 0, canvas.frames_in(clip)) for clip in clips]
+    with _open_output(tmp, fmt) as output:
+        stream = cast(VideoStream, output.add_stream(fmt.video_codec, rate=canvas.fps))
+        _configure(stream.codec_context, canvas, fmt)
+        sound = _SoundQueue(output, fmt, clips, canvas, fade)
+        frames = 0
+        for frame in _pieces_frames(pieces, canvas, fade):
+            sound.mux(stream.encode(_stamp(frame, frames, canvas)))
+            frames += 1
+        sound.mux(stream.encode(None))
+        sound.drain()
+    return frames, float(frames / canvas.fps)
 
 
-def _index(clip: _Clip) -> None:
-    """Read every video packet's timestamp, no decoding: frame order, keyframes, length."""
-    rows = sorted((p.pts or 0, p.is_keyframe, p.duration or 0) for p in _packets(clip, clip.video))
-    if not rows:
-        raise MediaError(f"{clip.path}: no video frames")
-    clip.stamps = [pts for pts, _, _ in rows]
-    clip.keyframes = [i for i, (_, key, _) in enumerate(rows) if key]
-    step = rows[-1][2] or round(1 / (_frame_rate(clip) * clip.video.time_base))
-    clip.end = (clip.stamps[-1] + step - clip.stamps[0]) * clip.video.time_base
+def _configure(ctx: VideoCodecContext, canvas: Canvas, fmt: _Format) -> None:
+    ctx.width, ctx.height, ctx.pix_fmt = canvas.width, canvas.height, "yuv420p"
+    ctx.time_base = 1 / canvas.fps
+    ctx.framerate = canvas.fps
+    ctx.gop_size = max(1, int(canvas.fps))  # a keyframe at least every second
+    ctx.thread_count = ENCODER_THREADS
+    ctx.options = fmt.video_options
 
 
-def _piece_frames(piece: _Piece, canvas: _Canvas) -> Iterator[VideoFrame]:
-    """The piece on the canvas grid: frame k is what the clip shows at k / fps.
-
-    Timestamps, not frame counts, place each picture, so a clip at another or a variable
-    frame rate lands at the right moments.
-    """
-    clip, tb, k = piece.clip, piece.clip.video.time_base, piece.start
-    tolerance = 1 / (2 * canvas.fps)
-    held: VideoFrame | None = None
-    for frame in _decode_from(clip, clip.origin + round(piece.start / canvas.fps / tb)):
-        at = ((frame.pts or 0) - clip.origin) * tb
-        while held is not None and k < piece.stop and at > k / canvas.fps + tolerance:
-            yield held
-            k += 1
-        if k >= piece.stop:
-            return
-        held = _fit(frame, canvas)
-    while held is not None and k < piece.stop:
-        yield held
-        k += 1
+def _stamp(frame: VideoFrame, index: int, canvas: Canvas) -> VideoFrame:
+    frame.pts, frame.time_base = index, 1 / canvas.fps
+    frame.pict_type = PictureType.NONE  # else the source's keyframes are forced on the encoder
+    return frame
 
 
-def _decode_from(clip: _Clip, pts: int) -> Iterator[VideoFrame]:
-    with media_errors(clip.path):
-        clip.container.seek(pts, stream=clip.video, backward=True)
-        yield from clip.container.decode(clip.video)
-
-
-def _fit(frame: VideoFrame, canvas: _Canvas) -> VideoFrame:
-    """The frame in yuv420p at the canvas size; another shape is letterboxed, not stretched."""
-    size = (canvas.width, canvas.height)
-    if (frame.width, frame.height) == size and frame.format.name == "yuv420p":
-        return frame
-    if frame.width * canvas.height == frame.height * canvas.width:
-        return frame.reformat(*size, format="yuv420p")
-    scale = min(Fraction(canvas.width, frame.width), Fraction(canvas.height, frame.height))
-    width, height = (round(frame.width * scale / 2) * 2, round(frame.height * scale / 2) * 2)
-    picture = np.zeros((canvas.height, canvas.width, 3), np.uint8)
-    top, left = (canvas.height - height) // 2, (canvas.width - width) // 2
-    picture[top : top + height, left : left + width] = frame.to_ndarray(
-        width=width, height=height, format="rgb24"
-    )
-    return VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
-
-
-def _pieces_frames(pieces: list[_Piece], canvas: _Canvas, fade: int) -> Iterator[VideoFrame]:
+def _pieces_frames(pieces: list[_Piece], canvas: Canvas, fade: int) -> Iterator[VideoFrame]:
     """All pieces in order, the last `fade` frames of each blended into the next one's first."""
     tail: list[VideoFrame] = []
     for i, piece in enumerate(pieces):
-        frames = _piece_frames(piece, canvas)
+        frames = piece.clip.frames(canvas, piece.start, piece.stop)
         for j, (a, b) in enumerate(zip(tail, frames)):
             yield _blend(a, b, Fraction(j + 1, fade + 1))
         tail = yield from _hold_back(frames, fade if i < len(pieces) - 1 else 0)
@@ -419,74 +347,27 @@ def _blend(a: VideoFrame, b: VideoFrame, weight: Fraction) -> VideoFrame:
     return VideoFrame.from_ndarray(((mixed + 128) >> 8).astype(np.uint8), format="yuv420p")
 
 
-# --- encoding --------------------------------------------------------------------------
-
-
-def _configure(ctx: VideoCodecContext, canvas: _Canvas, fmt: _Format) -> None:
-    ctx.width, ctx.height, ctx.pix_fmt = canvas.width, canvas.height, "yuv420p"
-    ctx.time_base = 1 / canvas.fps
-    ctx.framerate = canvas.fps
-    ctx.gop_size = max(1, int(canvas.fps))  # a keyframe at least every second
-    ctx.thread_count = ENCODER_THREADS
-    ctx.options = dict(fmt.video_options)
-
-
-def _encoder(canvas: _Canvas, fmt: _Format) -> VideoCodecContext:
-    """A stand-alone encoder whose headers go to extradata, as MP4 keeps them."""
-    ctx = cast(VideoCodecContext, av.CodecContext.create(fmt.video_codec, "w"))
-    _configure(ctx, canvas, fmt)
-    ctx.flags |= av.codec.context.Flags.global_header
-    ctx.open()
-    return ctx
-
-
-def _stamp(frame: VideoFrame, index: int, canvas: _Canvas) -> VideoFrame:
-    frame.pts, frame.time_base = index, 1 / canvas.fps
-    frame.pict_type = PictureType.NONE  # else the source's keyframes are forced on the encoder
-    return frame
-
-
-def _render_all(clips: list[_Clip], tmp: Path, fmt: _Format, fade: int) -> tuple[int, float]:
-    """Decode every clip and encode the film anew, crossfading `fade` frames at each seam."""
-    canvas = _canvas(clips[0])
-    pieces = [_Piece(clip, 0, canvas.frames_in(clip)) for clip in clips]
-    with _open_output(tmp, fmt) as output:
-        stream = output.add_stream(fmt.video_codec, rate=canvas.fps)
-        _configure(stream.codec_context, canvas, fmt)
-        sound = _SoundQueue(output, fmt, clips, canvas, fade)
-        frames = 0
-        for frame in _pieces_frames(pieces, canvas, fade):
-            sound.mux(stream.encode(_stamp(frame, frames, canvas)))
-            frames += 1
-        sound.mux(stream.encode(None))
-        sound.drain()
-    return frames, float(frames / canvas.fps)
-
-
-# --- splice: copy between seams, encode around them ------------------------------------
+# --- splice: copy the GOPs between seams, encode the ones around them ------------------
 
 _START_CODE = re.compile(b"\x00?\x00\x00\x01")
 
 
-def _can_splice(clips: list[_Clip], fmt: _Format) -> bool:
+def _can_splice(clips: list[Clip], fmt: _Format, canvas: Canvas) -> bool:
     """Copied and encoded packets share one track, so their H.264 headers must be equal."""
     key = _video_key(clips[0])
     if fmt.video_codec != "libx264" or any(_video_key(clip) != key for clip in clips[1:]):
         return False
     extradata = clips[0].video.codec_context.extradata or b""
-    # avcC with 4-byte NAL lengths, which is what encoded packets are rewritten to
-    if clips[0].video.codec_context.name != "h264" or extradata[:1] != b"\x01":
+    # an avcC record with 4-byte NAL lengths, the form encoded packets are rewritten to
+    if key[0] != "h264" or len(extradata) < 7 or extradata[0] != 1 or extradata[4] & 3 != 3:
         return False
-    if len(extradata) < 7 or extradata[4] & 3 != 3:
-        return False
-    encoder = _encoder(_canvas(clips[0]), fmt)
-    return _avcc_units(extradata) == _annexb_units(encoder.extradata or b"")
+    return _avcc_units(extradata) == _annexb_units(_encoder(canvas, fmt).extradata or b"")
 
 
 def _avcc_units(avcc: bytes) -> list[bytes]:
     """The SPS and PPS NAL units of an avcC record (ISO 14496-15)."""
     units, pos = [], 5
-    for mask in (0x1F, 0xFF):  # SPS count shares its byte with reserved bits; PPS count not
+    for mask in (0x1F, 0xFF):  # the SPS count shares its byte with reserved bits
         count, pos = avcc[pos] & mask, pos + 1
         for _ in range(count):
             size = int.from_bytes(avcc[pos : pos + 2], "big")
@@ -499,15 +380,25 @@ def _annexb_units(data: bytes) -> list[bytes]:
     return [unit for unit in _START_CODE.split(data) if unit]
 
 
-def _splice_plan(clips: list[_Clip], fade: int) -> list[tuple[bool, list[_Piece]]]:
-    """Runs of (copy?, pieces): each clip's GOPs clear of its fades are copied."""
+def _encoder(canvas: Canvas, fmt: _Format) -> VideoCodecContext:
+    """A stand-alone encoder whose headers go to extradata, where MP4 keeps them."""
+    ctx = cast(VideoCodecContext, av.CodecContext.create(fmt.video_codec, "w"))
+    _configure(ctx, canvas, fmt)
+    ctx.flags |= Flags.global_header
+    ctx.open()
+    return ctx
+
+
+def _splice_plan(clips: list[Clip], fade: int) -> list[tuple[bool, list[_Piece]]]:
+    """Runs of (copy?, pieces): a clip's GOPs clear of its fades are copied, the rest encoded."""
     runs: list[tuple[bool, list[_Piece]]] = []
     pending: list[_Piece] = []
     last = len(clips) - 1
     for i, clip in enumerate(clips):
         count = len(clip.stamps)
         head = next((k for k in clip.keyframes if k >= fade), count) if i else 0
-        tail = count if i == last else max((k for k in clip.keyframes if k <= count - fade), default=0)
+        tail = max((k for k in clip.keyframes if k <= count - fade), default=0)
+        tail = count if i == last else tail
         if head >= tail:
             pending.append(_Piece(clip, 0, count))
             continue
@@ -515,18 +406,19 @@ def _splice_plan(clips: list[_Clip], fade: int) -> list[tuple[bool, list[_Piece]
             runs.append((False, [*pending, _Piece(clip, 0, head)]))
         runs.append((True, [_Piece(clip, head, tail)]))
         pending = [_Piece(clip, tail, count)] if i < last else []
-    return runs + [(False, pending)] if pending else runs
+    return [*runs, (False, pending)] if pending else runs
 
 
-def _splice(clips: list[_Clip], tmp: Path, fmt: _Format, fade: int) -> tuple[int, float]:
-    canvas = _canvas(clips[0])
+def _splice(
+    clips: list[Clip], tmp: Path, fmt: _Format, canvas: Canvas, fade: int
+) -> tuple[int, float]:
     with _open_output(tmp, fmt) as output:
         video = output.add_stream_from_template(clips[0].video)
         sound = _SoundQueue(output, fmt, clips, canvas, fade)
         position = 0
         for copy, pieces in _splice_plan(clips, fade):
             if copy:
-                packets = _copy_piece(pieces[0], video, position, canvas)
+                packets = _copy_gops(pieces[0], video, position, canvas)
             else:
                 packets = _encode_pieces(pieces, video, position, canvas, fmt, fade)
             position += sound.mux(packets)
@@ -534,60 +426,48 @@ def _splice(clips: list[_Clip], tmp: Path, fmt: _Format, fade: int) -> tuple[int
     return position, float(position / canvas.fps)
 
 
-def _copy_piece(
-    piece: _Piece, video: VideoStream, position: int, canvas: _Canvas
-) -> Iterator[Packet]:
-    """The packets of whole GOPs [start, stop), moved to output frame `position`."""
+def _copy_gops(
+    piece: _Piece, video: VideoStream, position: int, canvas: Canvas
+) -> Iterator[AnyPacket]:
+    """The packets from the keyframe of frame `start` to the one of frame `stop`, moved."""
     clip = piece.clip
-    shift = (position - piece.start) / canvas.fps - clip.origin * clip.video.time_base
+    first = clip.stamps[piece.start]
+    stop = clip.stamps[piece.stop] if piece.stop < len(clip.stamps) else None
+    shift = (position - piece.start) / canvas.fps - clip.origin * clip.time_base
+    with media_errors(clip.path):
+        clip.container.seek(first, stream=clip.video, backward=True)
     count = 0
-    for packet in _gop_packets(clip, piece):
+    for packet in clip.packets(clip.video):
+        if packet.is_keyframe and packet.pts in (first, stop):
+            if count or packet.pts == stop:
+                break
+        elif not count:
+            continue  # before the first keyframe: the seek landed early
         _move(packet, shift, video)
         count += 1
         yield packet
     if count != piece.stop - piece.start:
-        raise MediaError(f"{clip.path}: found {count} frames between keyframes "
-                         f"{piece.start} and {piece.stop}, expected {piece.stop - piece.start}")
-
-
-def _gop_packets(clip: _Clip, piece: _Piece) -> Iterator[Packet]:
-    """From the keyframe that starts frame `start` up to the one that starts frame `stop`."""
-    first = clip.stamps[piece.start]
-    stop = clip.stamps[piece.stop] if piece.stop < len(clip.stamps) else None
-    with media_errors(clip.path):
-        clip.container.seek(first, stream=clip.video, backward=True)
-    packets = _packets(clip, clip.video)
-    for packet in packets:
-        if packet.is_keyframe and packet.pts == first:
-            yield packet
-            break
-    for packet in packets:
-        if packet.is_keyframe and packet.pts == stop:
-            return
-        yield packet
+        raise MediaError(f"{clip.path}: {count} frames between keyframes {piece.start} "
+                         f"and {piece.stop}, expected {piece.stop - piece.start}")
 
 
 def _encode_pieces(
-    pieces: list[_Piece],
-    video: VideoStream,
-    position: int,
-    canvas: _Canvas,
-    fmt: _Format,
+    pieces: list[_Piece], video: VideoStream, position: int, canvas: Canvas, fmt: _Format,
     fade: int,
-) -> Iterator[Packet]:
+) -> Iterator[AnyPacket]:
     """Encode the pieces with a fresh encoder, so the run starts on a keyframe of its own."""
     encoder = _encoder(canvas, fmt)
     frames = _pieces_frames(pieces, canvas, fade)
     for index, frame in enumerate(frames, start=position):
-        yield from _as_mp4(encoder.encode(_stamp(frame, index, canvas)), video)
-    yield from _as_mp4(encoder.encode(None), video)
+        yield from _length_prefixed(encoder.encode(_stamp(frame, index, canvas)), video)
+    yield from _length_prefixed(encoder.encode(None), video)
 
 
-def _as_mp4(packets: Iterable[Packet], video: VideoStream) -> Iterator[Packet]:
-    """x264 writes start codes; MP4 samples take 4-byte lengths before each NAL unit."""
+def _length_prefixed(packets: Iterable[AnyPacket], video: VideoStream) -> Iterator[AnyPacket]:
+    """x264 writes start codes; MP4 samples hold each NAL unit after its 4-byte length."""
     for packet in packets:
         units = _annexb_units(bytes(packet))
-        rewritten = Packet(b"".join(len(u).to_bytes(4, "big") + u for u in units))
+        rewritten: AnyPacket = Packet(b"".join(len(u).to_bytes(4, "big") + u for u in units))
         rewritten.pts, rewritten.dts = packet.pts, packet.dts
         rewritten.time_base, rewritten.duration = packet.time_base, packet.duration
         rewritten.is_keyframe = packet.is_keyframe
@@ -602,17 +482,17 @@ class _SoundQueue:
     """The film's sound, encoded up front, muxed between video packets in time order."""
 
     def __init__(
-        self, output: OutputContainer, fmt: _Format, clips: list[_Clip], canvas: _Canvas, fade: int
+        self, output: OutputContainer, fmt: _Format, clips: list[Clip], canvas: Canvas, fade: int
     ) -> None:
         self.output = output
-        self.packets: deque[Packet] = deque()
+        self.packets: deque[AnyPacket] = deque()
         if any(clip.audio is not None for clip in clips):
-            parts = [_clip_sound(clip, canvas.frames_in(clip) / canvas.fps) for clip in clips]
+            parts = [clip.sound(canvas.frames_in(clip) / canvas.fps) for clip in clips]
             track = _mix(parts, round(fade / canvas.fps * AUDIO_RATE))
             self.packets.extend(_encode_sound(output, fmt, track))
 
-    def mux(self, video: Iterable[Packet]) -> int:
-        """Mux video packets, each after the sound that comes before it; count them."""
+    def mux(self, video: Iterable[AnyPacket]) -> int:
+        """Mux video packets, each after the sound due before it; return how many."""
         count = 0
         for packet in video:
             while self.packets and _dts_seconds(self.packets[0]) <= _dts_seconds(packet):
@@ -626,33 +506,8 @@ class _SoundQueue:
             self.output.mux_one(self.packets.popleft())
 
 
-def _dts_seconds(packet: Packet) -> Fraction:
+def _dts_seconds(packet: AnyPacket) -> Fraction:
     return (packet.dts or 0) * packet.time_base
-
-
-def _clip_sound(clip: _Clip, seconds: Fraction) -> Sound:
-    """The clip's sound, cut or padded to the length of its picture; silence if it has none."""
-    sound = np.zeros((2, round(seconds * AUDIO_RATE)), np.float32)
-    if clip.audio is None:
-        return sound
-    origin = clip.origin * clip.video.time_base  # sound keeps its offset to the picture
-    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
-    with media_errors(clip.path):
-        clip.container.seek(0)
-        for frame in clip.container.decode(clip.audio):
-            for chunk in resampler.resample(frame):
-                _lay(sound, chunk, origin)
-        for chunk in resampler.resample(None):
-            _lay(sound, chunk, origin)
-    return sound
-
-
-def _lay(sound: Sound, chunk: av.AudioFrame, origin: Fraction) -> None:
-    at = round(((chunk.pts or 0) * chunk.time_base - origin) * AUDIO_RATE)
-    data = chunk.to_ndarray()
-    low, high = max(at, 0), min(at + data.shape[1], sound.shape[1])
-    if low < high:
-        sound[:, low:high] = data[:, low - at : high - at]
 
 
 def _mix(parts: list[Sound], overlap: int) -> Sound:
@@ -672,11 +527,11 @@ def _mix(parts: list[Sound], overlap: int) -> Sound:
     return track
 
 
-def _encode_sound(output: OutputContainer, fmt: _Format, track: Sound) -> list[Packet]:
-    stream = output.add_stream(fmt.audio_codec, rate=AUDIO_RATE, layout="stereo")
-    packets: list[Packet] = []
-    # One-second frames; the encoder cuts them to its own frame size.
-    for start in range(0, track.shape[1], AUDIO_RATE):
+def _encode_sound(output: OutputContainer, fmt: _Format, track: Sound) -> list[AnyPacket]:
+    stream = cast(AudioStream, output.add_stream(fmt.audio_codec, rate=AUDIO_RATE))
+    stream.layout = "stereo"
+    packets: list[AnyPacket] = []
+    for start in range(0, track.shape[1], AUDIO_RATE):  # the encoder re-cuts to its frame size
         chunk = np.ascontiguousarray(track[:, start : start + AUDIO_RATE])
         frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
         frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)

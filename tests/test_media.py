@@ -10,12 +10,14 @@ import hashlib
 import json
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
 import numpy.typing as npt
 import pytest
 from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
 from PIL import Image
 
 from pipeline.errors import MediaError
@@ -64,10 +66,10 @@ def make_clip(
 ) -> Path:
     """A clip with a keyframe every 24 frames, written the way a test needs it."""
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps, options=dict(options))
+        stream = cast(VideoStream, container.add_stream(codec, rate=fps, options=dict(options)))
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], pix_fmt
         stream.codec_context.gop_size = 24
-        sound = container.add_stream("aac", rate=48000, layout="stereo") if audio else None
+        sound = container.add_stream("aac", rate=48000) if audio else None
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(picture(i, colour, *size), format="rgb24")
             frame.pts = i
@@ -89,7 +91,7 @@ def _add_tone(container: av.container.OutputContainer, stream: AudioStream, seco
 
 def decoded(path: Path) -> list[Picture]:
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        return [np.asarray(f.to_ndarray(format="rgb24"), np.uint8) for f in container.decode(video=0)]
 
 
 def video_packets(path: Path) -> list[bytes]:
@@ -339,7 +341,7 @@ def test_sound_is_copied_or_mixed(tmp_path: Path, clips: dict[str, Path]) -> Non
         assert probe_video(result.path).has_audio
         with av.open(str(result.path)) as container:
             audio = container.streams.audio[0]
-            seconds = float(audio.duration * audio.time_base)
+            seconds = float((audio.duration or 0) * (audio.time_base or 0))
         assert seconds == pytest.approx(result.duration, abs=0.1)
 
 
