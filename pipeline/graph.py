@@ -118,23 +118,35 @@ def _unknown(shot: ExpandedShot, ref: FrameRef, ids: list[str]) -> Problem:
 def _cycles(graph: nx.DiGraph, by_key: Mapping[str, ExpandedShot]) -> list[Problem]:
     problems = []
     seen: set[frozenset[str]] = set()
+    index = {key: i for i, key in enumerate(by_key)}
     for component in nx.strongly_connected_components(graph):
         if len(component) == 1 and not graph.has_edge(*(2 * tuple(component))):
             continue
-        members = sorted(component, key=list(by_key).index)
+        members = sorted(component, key=index.__getitem__)
         ids = frozenset(by_key[k].id for k in members)
         if ids in seen:
             continue
         seen.add(ids)
-        cycle = nx.find_cycle(graph.subgraph(members), members[0])
-        names = [by_key[a].id for a, _ in cycle] + [by_key[cycle[0][0]].id]
-        first = by_key[members[0]].source
-        problems.append(first.doc.problem(
-            first.path, f"cycle between shots: {' -> '.join(names)}",
-            hint=f"shots on the cycle: {', '.join(sorted(ids, key=names.index))}; "
-                 "a shot cannot use a frame of itself or of a shot that follows it",
-            key=True))
+        problems.append(_cycle_problem(graph, members, by_key, index))
     return problems
+
+
+def _cycle_problem(graph: nx.DiGraph, members: list[str], by_key: Mapping[str, ExpandedShot],
+                   index: Mapping[str, int]) -> Problem:
+    """One cycle of a strongly connected group, told from its first shot in the file; the
+    group's other shots (on other cycles through the same shots) are named too."""
+    on_cycle = [a for a, _ in nx.find_cycle(graph.subgraph(members), members[0])]
+    start = min(range(len(on_cycle)), key=lambda i: index[on_cycle[i]])
+    on_cycle = on_cycle[start:] + on_cycle[:start]
+    names = [by_key[k].id for k in on_cycle]
+    others = list(dict.fromkeys(by_key[k].id for k in members if by_key[k].id not in names))
+    also = f"; also caught in cycles with them: {', '.join(others)}" if others else ""
+    first = by_key[on_cycle[0]].source
+    return first.doc.problem(
+        first.path, f"cycle between shots: {' -> '.join(names + names[:1])}",
+        hint=f"shots on the cycle: {', '.join(names)}{also}; "
+             "a shot cannot use a frame of itself or of a shot that follows it",
+        key=True)
 
 
 def _remaining(graph: nx.DiGraph, layers: list[list[str]],
