@@ -17,6 +17,7 @@ import os
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -169,7 +170,7 @@ def extract_frame(path: Path, which: str | int) -> Image.Image:
         if index == 0:
             frame = _first_frame(container, stream)
         elif index == -1:
-            frame = _last_frame(container, stream)
+            frame = _last_frame(container, stream, path)
         else:
             frame = _frame_at(container, stream, index, path)
         if frame is None:
@@ -196,17 +197,26 @@ def _first_frame(container: InputContainer, stream: VideoStream) -> VideoFrame |
     return next(container.decode(stream), None)
 
 
-def _last_frame(container: InputContainer, stream: VideoStream) -> VideoFrame | None:
+def _last_frame(
+    container: InputContainer, stream: VideoStream, path: Path
+) -> VideoFrame | None:
     """Seek to the keyframe before the end and decode to EOF; flushing yields the B-frames."""
     end = _end_pts(container, stream)
-    if end is not None:
-        container.seek(end, stream=stream, backward=True)
+    if end is not None and _seek(container, stream, end):
         frame = _latest(container.decode(stream))
         if frame is not None:
             return frame
-    # The seek found nothing to decode (no index, or it landed past the data): read it all.
-    container.seek(stream.start_time or 0, stream=stream, backward=True)
-    return _latest(container.decode(stream))
+    # No duration, no index, or the seek landed past the data: decode it all from the start.
+    return _latest(_decode_afresh(path))
+
+
+def _seek(container: InputContainer, stream: VideoStream, pts: int) -> bool:
+    """Seek back to the keyframe at or before `pts`; False where the file cannot seek."""
+    try:
+        container.seek(pts, stream=stream, backward=True)
+    except av.FFmpegError:
+        return False
+    return True
 
 
 def _end_pts(container: InputContainer, stream: VideoStream) -> int | None:
@@ -229,16 +239,23 @@ def _frame_at(
     container: InputContainer, stream: VideoStream, index: int, path: Path
 ) -> VideoFrame | None:
     """Find the index-th timestamp from the packets (no decoding), then seek and decode to it."""
-    stamps = sorted(p.pts for p in container.demux(stream) if p.pts is not None and p.size)
+    stamps = [p.pts for p in container.demux(stream) if p.size]
     if not -len(stamps) <= index < len(stamps):
         raise MediaError(f"{path}: frame {index} is out of range; the clip has {len(stamps)}")
-    target = stamps[index]
-    container.seek(target, stream=stream, backward=True)
-    frame = _frame_with_pts(container.decode(stream), target)
-    if frame is None:  # the seek missed the keyframe before the target: decode from the start
-        container.seek(stamps[0], stream=stream, backward=True)
+    if None in stamps:  # an elementary stream without timestamps: count decoded frames
+        return next(islice(_decode_afresh(path), index % len(stamps), None), None)
+    target = sorted(pts for pts in stamps if pts is not None)[index]
+    if _seek(container, stream, target):
         frame = _frame_with_pts(container.decode(stream), target)
-    return frame
+        if frame is not None:
+            return frame
+    return _frame_with_pts(_decode_afresh(path), target)  # the seek failed or missed
+
+
+def _decode_afresh(path: Path) -> Iterator[VideoFrame]:
+    """Every frame from a new open of the file: for files that cannot seek."""
+    with open_input(path) as container:
+        yield from container.decode(video_stream(container, path))
 
 
 def _frame_with_pts(frames: Iterable[VideoFrame], target: int) -> VideoFrame | None:

@@ -176,6 +176,13 @@ def test_last_frame_is_not_the_one_before(clips: dict[str, Path]) -> None:
     assert psnr(last, before) < 20
 
 
+def test_extract_frame_from_a_file_that_cannot_seek(tmp_path: Path) -> None:
+    """A raw H.264 stream has no index, duration or timestamps: decode from the start."""
+    raw = make_clip(tmp_path / "clip.h264", 30, BLUE)
+    numbers = [frame_number(np.asarray(extract_frame(raw, w))) for w in ("first", "last", 7, -2)]
+    assert numbers == [0, 29, 7, 28]
+
+
 def test_extract_frame_out_of_range_is_a_media_error(clips: dict[str, Path]) -> None:
     with pytest.raises(MediaError, match="out of range"):
         extract_frame(clips["red"], 72)
@@ -272,6 +279,21 @@ def test_webm_output_is_vp9(tmp_path: Path, clips: dict[str, Path]) -> None:
     probe = probe_video(result.path)
     assert (result.method, probe.container, probe.codec) == ("reencode", "webm", "vp9")
     _seconds(result, 72 + 96)
+
+
+def test_webm_clips_are_copied_into_webm(tmp_path: Path, clips: dict[str, Path]) -> None:
+    """WebM carries no per-packet durations or frame counts; timing comes from timestamps."""
+    result = stitch_clips([clips["webm"]] * 3, tmp_path / "film.webm")
+    assert result.method == "copy"
+    _seconds(result, 3 * 48)
+    assert [frame_number(f) for f in decoded(result.path)] == [*range(48)] * 3
+
+
+def test_webm_clips_are_reencoded_into_mp4(tmp_path: Path, clips: dict[str, Path]) -> None:
+    result = stitch_clips([clips["webm"], clips["red"]], tmp_path / "film.mp4")
+    assert (result.method, probe_video(result.path).codec) == ("reencode", "h264")
+    _seconds(result, 48 + 72)
+    assert [frame_number(f) for f in decoded(result.path)] == [*range(48), *range(72)]
 
 
 def test_output_format_overrides_the_extension(tmp_path: Path, clips: dict[str, Path]) -> None:
