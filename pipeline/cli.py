@@ -121,6 +121,8 @@ def plan(file: str, as_json: bool, allow_outside: bool) -> None:
     """
     compiled = _compile(file, allow_outside)
     if as_json:
+        for warning in compiled.plan.warnings:  # stdout stays pure JSON
+            click.echo(warning.render(), err=True)
         click.echo(plan_json(compiled.plan))
         return
     print_plan(compiled.plan, Console(highlight=False, width=None if sys.stdout.isatty() else 160))

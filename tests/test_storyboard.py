@@ -430,7 +430,8 @@ def test_a_local_image_outside_the_folder_is_refused_unless_allowed(
     path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n    inputs:\n"
                        "      frameImages: [../keeper.png]\n", "story/board.yaml")
     problem = only_problem(path)
-    assert problem.message == "shots.a: image file '../keeper.png' is outside the storyboard's folder"
+    assert problem.message == ("shots.a: image file '../keeper.png' is outside the "
+                               "storyboard's folder")
     assert problem.hint is not None and "--allow-outside" in problem.hint
     request = planned(path, allow_outside=True).shots[0].request
     assert request["inputs"]["frameImages"] == [{
@@ -503,3 +504,14 @@ def test_a_planned_shot_carries_the_table_price(write_board: WriteBoard) -> None
     shot = planned(path).shots[0]
     assert shot.estimated_cost == pytest.approx(0.598)
     assert (shot.takes, shot.size, shot.duration) == (2, (1280, 720), 8.0)
+
+
+def test_plan_json_keeps_warnings_on_stderr_and_stdout_pure_json(
+        write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n"
+                       "    resolution: 1080p\n    duration: 8\n")
+    result = CliRunner().invoke(main, ["plan", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["shots"][0]["estimated_cost"] == pytest.approx(0.4784)
+    assert result.stderr.startswith(f"{path}:7:15: warning: shots.a.duration: PixVerse does "
+                                    "not offer 1080p at 8 s")
