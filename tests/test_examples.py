@@ -1,9 +1,11 @@
-"""The examples: the model page's five requests round-trip exactly; every example validates."""
+"""The examples and golden storyboards: the model page's five requests round-trip exactly,
+every example validates, and each golden storyboard plans exactly its expected JSON."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from pipeline.cli import main
 from pipeline.compile import compile_storyboard
 
 ROOT = Path(__file__).parent.parent
+VALID = Path(__file__).parent / "data" / "valid"
+GOLDEN = sorted(p.name for p in VALID.glob("*.yaml"))
 EXAMPLES = ROOT / "examples"
 SEEDS: list[dict[str, Any]] = json.loads(
     (Path(__file__).parent / "data" / "seed_requests.json").read_text(encoding="utf-8"))
@@ -128,3 +132,23 @@ def test_relay_example_renders_five_films_with_crossfades() -> None:
     bridge = plan.shot("bridge[style=clay,weather=misty]")
     assert set(bridge.needs) == {"alley[style=clay,weather=misty]",
                                  "harbour[style=clay,weather=misty]"}
+
+
+def test_every_golden_storyboard_has_its_expected_plan() -> None:
+    assert len(GOLDEN) >= 3
+    assert sorted(p.name for p in VALID.glob("*.plan.json")) == sorted(
+        n.replace(".yaml", ".plan.json") for n in GOLDEN)
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_golden_storyboard_plans_exactly_its_expected_json(
+        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planned from a copy, so no lock or cache ever lands in the test data."""
+    folder = tmp_path / "valid"
+    shutil.copytree(VALID, folder)
+    monkeypatch.chdir(folder)
+    result = CliRunner().invoke(main, ["plan", name, "--json"])
+    assert result.exit_code == 0, result.output
+    expected = (VALID / name.replace(".yaml", ".plan.json")).read_text(encoding="utf-8")
+    assert result.stdout == expected
+    assert CliRunner().invoke(main, ["validate", name]).exit_code == 0
