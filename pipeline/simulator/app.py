@@ -226,11 +226,12 @@ class SimulatorApp:
                 data += await self._handle(task)
             except TaskError as error:
                 errors.append(error)
-        status = 200 if data or not errors else errors[0].status
-        payload: dict[str, Any] = {"data": data}
-        if errors:
-            payload["errors"] = [p for e in errors for p in e.problems]
-        return status, payload
+        if not errors:
+            return 200, {"data": data}
+        problems = [p for e in errors for p in e.problems]
+        if not data:
+            return errors[0].status, {"errors": problems}
+        return 200, {"data": data, "errors": problems}
 
     def _authorize(self, scope: Scope, tasks: list[dict[str, Any]]) -> None:
         key = bearer_key(scope) or next(

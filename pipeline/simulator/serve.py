@@ -115,6 +115,7 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog until the server accepts them
     except OSError:
         sock.close()
         raise
@@ -137,6 +138,8 @@ def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8000, *,
         echo(line)
     try:
         _server(app, quiet=False).run(sockets=[sock])
+    except KeyboardInterrupt:
+        echo("simulator stopped")  # Ctrl-C is how a server is meant to end
     finally:
         sock.close()
 
