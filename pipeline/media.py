@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from itertools import islice
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +39,9 @@ from PIL import Image
 from pipeline.errors import MediaError
 
 __all__ = [
-    "AUDIO_RATE",
-    "Canvas",
-    "Clip",
-    "Probe",
-    "Sound",
-    "atomic_output",
-    "extract_frame",
-    "media_errors",
-    "open_input",
-    "probe_video",
-    "save_png",
-    "time_base",
-    "video_duration",
-    "video_stream",
+    "AUDIO_RATE", "Canvas", "Clip", "Probe", "Sound", "annexb_units", "atomic_output",
+    "avcc_units", "blend_frames", "extract_frame", "fit_frame", "media_errors", "mix_sounds",
+    "open_input", "probe_video", "save_png", "time_base", "video_duration", "video_stream",
 ]
 
 # zlib level 1: a 720p frame compresses in a fraction of the time of level 6 and is at most a
@@ -331,10 +321,10 @@ class Clip:
 
     @property
     def fps(self) -> Fraction:
-        rate = self.video.average_rate or self.video.guessed_rate
+        rate = _frame_rate(self.video)
         if not rate:
             raise MediaError(f"{self.path}: the video has no frame rate")
-        return Fraction(rate)
+        return rate
 
     @property
     def time_base(self) -> Fraction:
@@ -426,3 +416,49 @@ def fit_frame(frame: VideoFrame, canvas: Canvas) -> VideoFrame:
         width=width, height=height, format="rgb24"
     )
     return VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
+
+
+def blend_frames(a: VideoFrame, b: VideoFrame, weight: Fraction) -> VideoFrame:
+    """Linear mix; in Y'CbCr it equals the mix in RGB, as the conversion is affine."""
+    w = round(weight * 256)
+    mixed = a.to_ndarray().astype(np.uint16) * (256 - w) + b.to_ndarray().astype(np.uint16) * w
+    return VideoFrame.from_ndarray(((mixed + 128) >> 8).astype(np.uint8), format="yuv420p")
+
+
+def mix_sounds(parts: list[Sound], overlap: int) -> Sound:
+    """Concatenate, overlapping neighbours by `overlap` samples under linear ramps."""
+    total = sum(part.shape[1] for part in parts) - overlap * (len(parts) - 1)
+    track = np.zeros((2, total), np.float32)
+    ramp = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1]
+    at = 0
+    for i, part in enumerate(parts):
+        part = part.copy()
+        if i and overlap:
+            part[:, :overlap] *= ramp
+        if i < len(parts) - 1 and overlap:
+            part[:, -overlap:] *= ramp[::-1]
+        track[:, at : at + part.shape[1]] += part
+        at += part.shape[1] - overlap
+    return track
+
+
+# --- H.264 parameter sets ---------------------------------------------------------------
+
+_START_CODE = re.compile(b"\x00?\x00\x00\x01")
+
+
+def avcc_units(avcc: bytes) -> list[bytes]:
+    """The SPS and PPS NAL units of an avcC record, as MP4 keeps them (ISO 14496-15)."""
+    units, pos = [], 5
+    for mask in (0x1F, 0xFF):  # the SPS count shares its byte with reserved bits
+        count, pos = avcc[pos] & mask, pos + 1
+        for _ in range(count):
+            size = int.from_bytes(avcc[pos : pos + 2], "big")
+            units.append(avcc[pos + 2 : pos + 2 + size])
+            pos += 2 + size
+    return units
+
+
+def annexb_units(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex B byte stream, as x264 writes them, without start codes."""
+    return [unit for unit in _START_CODE.split(data) if unit]

@@ -17,11 +17,11 @@ sound is silence, a crossfade mixes) and encoded once.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
+from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -38,17 +38,10 @@ from av.video.frame import PictureType, VideoFrame
 from av.video.stream import VideoStream
 
 from pipeline.errors import MediaError
-from pipeline.media import (
-    AUDIO_RATE,
-    Canvas,
-    Clip,
-    Sound,
-    atomic_output,
-    media_errors,
-    video_duration,
-)
+from pipeline.media import AUDIO_RATE, Canvas, Clip, Sound, annexb_units, atomic_output
+from pipeline.media import avcc_units, blend_frames, media_errors, mix_sounds, video_duration
 
-__all__ = ["StitchResult", "Transition", "stitch_clips"]
+__all__ = ["StitchMethod", "StitchResult", "Transition", "stitch_clips"]
 
 # A fixed count, not the machine's: encoder output depends on the thread count, and a re-run
 # on another machine must give the same film byte for byte.
@@ -78,10 +71,16 @@ class Transition:
             raise ValueError(f"transition seconds must not be negative, got {self.seconds}")
 
 
+class StitchMethod(StrEnum):
+    COPY = "copy"
+    REENCODE = "reencode"
+    CROSSFADE = "crossfade"
+
+
 @dataclass(frozen=True)
 class StitchResult:
     path: Path
-    method: str  # "copy" | "reencode" | "crossfade"
+    method: StitchMethod
     duration: float
     frames: int
 
@@ -146,21 +145,21 @@ def stitch_clips(
 
 def _stitch(
     clips: list[Clip], tmp: Path, fmt: _Format, transition: Transition
-) -> tuple[str, int, float]:
+) -> tuple[StitchMethod, int, float]:
     fade = 0
     if transition.kind == "crossfade":
         fade = round(Fraction(transition.seconds) * clips[0].fps)
     if not fade and _can_copy(clips, fmt):
-        return ("copy", *_copy(clips, tmp, fmt))
+        return (StitchMethod.COPY, *_copy(clips, tmp, fmt))
     for clip in clips:
         clip.index()
     canvas = _canvas(clips[0])
     _check_lengths(clips, canvas, fade)
     if not fade:
-        return ("reencode", *_render(clips, tmp, fmt, canvas, 0))
+        return (StitchMethod.REENCODE, *_render(clips, tmp, fmt, canvas, 0))
     if _can_splice(clips, fmt, canvas):
-        return ("crossfade", *_splice(clips, tmp, fmt, canvas, fade))
-    return ("crossfade", *_render(clips, tmp, fmt, canvas, fade))
+        return (StitchMethod.CROSSFADE, *_splice(clips, tmp, fmt, canvas, fade))
+    return (StitchMethod.CROSSFADE, *_render(clips, tmp, fmt, canvas, fade))
 
 
 def _output_format(out: Path, name: str | None) -> _Format:
@@ -188,10 +187,8 @@ def _check_lengths(clips: list[Clip], canvas: Canvas, fade: int) -> None:
                              f"{fades} frames of crossfade")
 
 
-@contextmanager
-def _open_output(tmp: Path, fmt: _Format) -> Iterator[OutputContainer]:
-    with av.open(str(tmp), "w", format=fmt.muxer, options=fmt.mux_options) as output:
-        yield output
+def _open_output(tmp: Path, fmt: _Format) -> OutputContainer:
+    return av.open(str(tmp), "w", format=fmt.muxer, options=fmt.mux_options)
 
 
 # --- stream copy -----------------------------------------------------------------------
@@ -324,7 +321,7 @@ def _pieces_frames(pieces: list[_Piece], canvas: Canvas, fade: int) -> Iterator[
     for i, piece in enumerate(pieces):
         frames = piece.clip.frames(canvas, piece.start, piece.stop)
         for j, (a, b) in enumerate(zip(tail, frames)):
-            yield _blend(a, b, Fraction(j + 1, fade + 1))
+            yield blend_frames(a, b, Fraction(j + 1, fade + 1))
         tail = yield from _hold_back(frames, fade if i < len(pieces) - 1 else 0)
 
 
@@ -340,17 +337,7 @@ def _hold_back(
     return list(held)
 
 
-def _blend(a: VideoFrame, b: VideoFrame, weight: Fraction) -> VideoFrame:
-    """Linear mix; in Y'CbCr it equals the mix in RGB, as the conversion is affine."""
-    w = round(weight * 256)
-    mixed = a.to_ndarray().astype(np.uint16) * (256 - w) + b.to_ndarray().astype(np.uint16) * w
-    return VideoFrame.from_ndarray(((mixed + 128) >> 8).astype(np.uint8), format="yuv420p")
-
-
 # --- splice: copy the GOPs between seams, encode the ones around them ------------------
-
-_START_CODE = re.compile(b"\x00?\x00\x00\x01")
-
 
 def _can_splice(clips: list[Clip], fmt: _Format, canvas: Canvas) -> bool:
     """Copied and encoded packets share one track, so their H.264 headers must be equal."""
@@ -361,23 +348,7 @@ def _can_splice(clips: list[Clip], fmt: _Format, canvas: Canvas) -> bool:
     # an avcC record with 4-byte NAL lengths, the form encoded packets are rewritten to
     if key[0] != "h264" or len(extradata) < 7 or extradata[0] != 1 or extradata[4] & 3 != 3:
         return False
-    return _avcc_units(extradata) == _annexb_units(_encoder(canvas, fmt).extradata or b"")
-
-
-def _avcc_units(avcc: bytes) -> list[bytes]:
-    """The SPS and PPS NAL units of an avcC record (ISO 14496-15)."""
-    units, pos = [], 5
-    for mask in (0x1F, 0xFF):  # the SPS count shares its byte with reserved bits
-        count, pos = avcc[pos] & mask, pos + 1
-        for _ in range(count):
-            size = int.from_bytes(avcc[pos : pos + 2], "big")
-            units.append(avcc[pos + 2 : pos + 2 + size])
-            pos += 2 + size
-    return units
-
-
-def _annexb_units(data: bytes) -> list[bytes]:
-    return [unit for unit in _START_CODE.split(data) if unit]
+    return avcc_units(extradata) == annexb_units(_encoder(canvas, fmt).extradata or b"")
 
 
 def _encoder(canvas: Canvas, fmt: _Format) -> VideoCodecContext:
@@ -466,7 +437,7 @@ def _encode_pieces(
 def _length_prefixed(packets: Iterable[AnyPacket], video: VideoStream) -> Iterator[AnyPacket]:
     """x264 writes start codes; MP4 samples hold each NAL unit after its 4-byte length."""
     for packet in packets:
-        units = _annexb_units(bytes(packet))
+        units = annexb_units(bytes(packet))
         rewritten: AnyPacket = Packet(b"".join(len(u).to_bytes(4, "big") + u for u in units))
         rewritten.pts, rewritten.dts = packet.pts, packet.dts
         rewritten.time_base, rewritten.duration = packet.time_base, packet.duration
@@ -488,7 +459,7 @@ class _SoundQueue:
         self.packets: deque[AnyPacket] = deque()
         if any(clip.audio is not None for clip in clips):
             parts = [clip.sound(canvas.frames_in(clip) / canvas.fps) for clip in clips]
-            track = _mix(parts, round(fade / canvas.fps * AUDIO_RATE))
+            track = mix_sounds(parts, round(fade / canvas.fps * AUDIO_RATE))
             self.packets.extend(_encode_sound(output, fmt, track))
 
     def mux(self, video: Iterable[AnyPacket]) -> int:
@@ -508,23 +479,6 @@ class _SoundQueue:
 
 def _dts_seconds(packet: AnyPacket) -> Fraction:
     return (packet.dts or 0) * packet.time_base
-
-
-def _mix(parts: list[Sound], overlap: int) -> Sound:
-    """Concatenate, overlapping neighbours by `overlap` samples under linear ramps."""
-    total = sum(part.shape[1] for part in parts) - overlap * (len(parts) - 1)
-    track = np.zeros((2, total), np.float32)
-    ramp = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1]
-    at = 0
-    for i, part in enumerate(parts):
-        part = part.copy()
-        if i and overlap:
-            part[:, :overlap] *= ramp
-        if i < len(parts) - 1 and overlap:
-            part[:, -overlap:] *= ramp[::-1]
-        track[:, at : at + part.shape[1]] += part
-        at += part.shape[1] - overlap
-    return track
 
 
 def _encode_sound(output: OutputContainer, fmt: _Format, track: Sound) -> list[AnyPacket]:
