@@ -299,7 +299,7 @@ class Scheduler:
         self._set(job, JobStatus.DOWNLOADING)
         ext = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}[job.lead.request.get("outputFormat", "MP4")]
         takes = [await self._download(r, i + 1, ext) for i, r in enumerate(state.results)]
-        job.cost = sum(r.cost or 0.0 for r in state.results)
+        job.cost = round(sum(r.cost or 0.0 for r in state.results), 6)
         self.spent += job.cost
         seed = state.results[0].seed if state.results[0].seed is not None else job.lead.seed
         job.record = ShotRecord(job.identity, job.task_uuid or "", int(seed), tuple(takes),
