@@ -210,8 +210,10 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
     err = Console(stderr=True, highlight=False)
     if backend == "runware":
         _confirm_spend(plan, err, yes)
+    # The simulator answers in a fraction of a second; Runware takes tens of seconds a clip.
+    tick = 0.25 if backend == "simulator" else 1.0
     options = RunOptions(concurrency=concurrency or compiled.board.concurrency or 8,
-                         max_cost=max_cost)
+                         max_cost=max_cost, poll_interval=tick, first_poll=tick)
     req = RunRequest(path, file, backend, options, frozen, select, allow_outside,
                      _sim_options(sim_latency, sim_faults))
     if backend == "simulator":

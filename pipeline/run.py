@@ -78,7 +78,7 @@ class RunSummary:
                 "status": str(job.status), "taskUUID": job.record.task_uuid if job.record
                 else job.task_uuid, "seed": job.record.seed if job.record else shot.seed,
                 "cost": job.cost, "cached": job.status is JobStatus.CACHED,
-                "path": str(path) if path else None, "error": job.error,
+                "path": str(path.resolve()) if path else None, "error": job.error,
             })
         return rows
 
