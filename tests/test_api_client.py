@@ -289,7 +289,7 @@ def test_the_api_key_is_in_no_log_exception_repr_or_file(
     caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    errors: list[BaseException] = []
+    errors: list[ApiError] = []
 
     async def refused(client: RunwareClient, app: SimulatorApp, clock: Clock, _: Sleeps
                       ) -> None:

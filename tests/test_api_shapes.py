@@ -79,8 +79,8 @@ def test_data_and_errors_in_one_answer() -> None:
         assert states[A].status is TaskStatus.SUCCESS
         assert states[A].results[0].seed == 41
         assert states[B].status is TaskStatus.ERROR
-        assert states[B].error is not None and states[B].error.code == "timeoutProvider"
-        assert states[B].error.transient
+        error = states[B].error
+        assert error is not None and error.code == "timeoutProvider" and error.transient
 
     with_client(script, test)
     assert script.bodies == [[{"taskType": "getResponse", "taskUUID": A},

@@ -150,12 +150,13 @@ def test_the_simulator_over_a_socket_end_to_end(tmp_path: Path) -> None:
     with serving(SimulatorConfig(latency=(0.05, 0.1))) as served:
         async def main() -> None:
             async with RunwareClient("k", base_url=served.url) as client:
-                task = {"taskUUID": str(uuid.uuid4()), "model": "pixverse:1@3",
-                        "positivePrompt": "fog rolling over a harbour", "width": 360,
-                        "height": 360, "duration": 5, "outputFormat": "WEBM"}
-                await client.submit([task])
+                task_uuid = str(uuid.uuid4())
+                await client.submit([{
+                    "taskUUID": task_uuid, "model": "pixverse:1@3",
+                    "positivePrompt": "fog rolling over a harbour", "width": 360,
+                    "height": 360, "duration": 5, "outputFormat": "WEBM"}])
                 await asyncio.sleep(0.15)
-                state = (await client.poll([task["taskUUID"]]))[task["taskUUID"]]
+                state = (await client.poll([task_uuid]))[task_uuid]
                 assert state.status is TaskStatus.SUCCESS
                 url = state.results[0].video_url
                 assert url.startswith(served.origin) and url.endswith(".webm")

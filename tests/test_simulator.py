@@ -100,7 +100,6 @@ def data_uri(data: bytes, mime: str = "image/png") -> str:
 
 # -- the same verdicts as the catalog ----------------------------------------------------
 
-PIXVERSE = {"providerSettings": {"pixverse": {}}}
 CASES: list[dict[str, Any]] = [
     {},
     {"duration": 7},

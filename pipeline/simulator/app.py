@@ -181,9 +181,6 @@ class SimulatorApp:
             return
         status, payload = await self._answer(scope, tasks)
         if fault is Fault.DROP:
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", b"100000")]})
             raise ConnectionDropped("simulated dropped connection (request was processed)")
         await send_json(send, status, payload)
 

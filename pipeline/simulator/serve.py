@@ -9,7 +9,6 @@ Output: a server that answers at `http://HOST:PORT/v1` like Runware (`serve`, bl
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import threading
 import time
@@ -92,18 +91,33 @@ async def send_file(send: Send, path: Path, content_type: str, head: bool) -> No
 # -- uvicorn -----------------------------------------------------------------------------
 
 
-class _QuietDrops(logging.Filter):
-    """A simulated dropped connection is the point, not a server error worth a traceback."""
+def _dropping_protocol() -> type[Any]:
+    """uvicorn's HTTP/1.1 protocol, taught to drop a connection when the app says so: the
+    socket is aborted with nothing written, as a crashed server or a proxy would."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
+    class DroppingH11Protocol(H11Protocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            app = self.app
+
+            async def app_or_drop(scope: Scope, receive: Receive, send: Send) -> None:
+                try:
+                    await app(scope, receive, send)
+                except ConnectionDropped:
+                    self.cycle.disconnected = True  # no 500, no "incomplete response" log
+                    self.transport.abort()
+
+            self.app = app_or_drop
+
+    return DroppingH11Protocol
 
 
-def _server(app: ASGIApp, *, quiet: bool) -> Any:
+def _server(app: ASGIApp, *, quiet: bool, access_log: bool = True) -> Any:
     import uvicorn
 
-    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    options: dict[str, Any] = {"ws": "none", "lifespan": "on", "timeout_graceful_shutdown": 2}
+    options: dict[str, Any] = {"ws": "none", "lifespan": "on", "timeout_graceful_shutdown": 2,
+                               "access_log": access_log, "http": _dropping_protocol()}
     if quiet:
         options.update(log_config=None, access_log=False, log_level="warning")
     return uvicorn.Server(uvicorn.Config(app, **options))
@@ -126,8 +140,8 @@ def _origin(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8000, *,
-          echo: Callable[[str], None] = click.echo) -> None:
+def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8188, *,
+          echo: Callable[[str], None] = click.echo, access_log: bool = True) -> None:
     """Answer like Runware at http://HOST:PORT/v1 until interrupted."""
     from .app import create_app
 
@@ -137,7 +151,7 @@ def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8000, *,
     for line in banner(origin, config):
         echo(line)
     try:
-        _server(app, quiet=False).run(sockets=[sock])
+        _server(app, quiet=False, access_log=access_log).run(sockets=[sock])
     except KeyboardInterrupt:
         echo("simulator stopped")  # Ctrl-C is how a server is meant to end
     finally:
@@ -292,12 +306,14 @@ def simulate_command() -> click.Command:
                   help="Seed of every random choice (latencies, faults, seeds).")
     @click.option("--max-tasks", default=100, show_default=True, type=click.IntRange(1),
                   help="Most tasks accepted in one request.")
+    @click.option("--access-log/--no-access-log", default=True, show_default=True,
+                  help="Print a line per HTTP request.")
     @click.option("--state-dir", default=None, metavar="DIR",
                   type=click.Path(file_okay=False, path_type=Path),
                   help="Keep tasks, uploads and videos here, across restarts.")
     def simulate(host: str, port: int, api_key: str | None, latency: tuple[float, float],
                  fail_rates: dict[str, float], retry_after: float, url_ttl: float | None,
-                 seed: int, max_tasks: int, state_dir: Path | None) -> None:
+                 seed: int, max_tasks: int, access_log: bool, state_dir: Path | None) -> None:
         from .app import SimulatorConfig
 
         config = SimulatorConfig(
@@ -306,6 +322,6 @@ def simulate_command() -> click.Command:
             rate_503=fail_rates.get("503", 0.0), rate_drop=fail_rates.get("drop", 0.0),
             rate_task_error=fail_rates.get("task", 0.0), url_ttl=url_ttl, seed=seed,
             max_tasks=max_tasks, state_dir=state_dir)
-        serve(config, host, port)
+        serve(config, host, port, access_log=access_log)
 
     return simulate
