@@ -86,19 +86,20 @@ def _xfade(quiet: list[str], a: Path, b: Path, out: Path) -> list[str]:
 
 
 def _row(name: str, ours: Callable[[], object], theirs: list[str]) -> dict[str, object]:
-    ours_s = _median(ours)
-    theirs_s = _median(lambda: subprocess.run(theirs, check=True))
+    ours_s, theirs_s = _medians(ours, lambda: subprocess.run(theirs, check=True))
     return {"job": name, "ours_s": round(ours_s, 4), "ffmpeg_s": round(theirs_s, 4),
             "ratio": round(ours_s / theirs_s, 2)}
 
 
-def _median(job: Callable[[], object]) -> float:
-    times = []
+def _medians(ours: Callable[[], object], theirs: Callable[[], object]) -> tuple[float, float]:
+    """Median of REPEATS runs each, taken in turns so a busy moment hits both sides."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        job()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for job, spent in ((ours, times[0]), (theirs, times[1])):
+            start = time.perf_counter()
+            job()
+            spent.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _make_clips(work: Path) -> dict[str, Path]:

@@ -39,7 +39,8 @@ from av.video.stream import VideoStream
 
 from pipeline.errors import MediaError
 from pipeline.media import AUDIO_RATE, Canvas, Clip, Sound, annexb_units, atomic_output
-from pipeline.media import avcc_units, blend_frames, media_errors, mix_sounds, video_duration
+from pipeline.media import avcc_units, blend_frames, media_errors, mix_sounds, time_base
+from pipeline.media import video_duration
 
 __all__ = ["StitchMethod", "StitchResult", "Transition", "stitch_clips"]
 
@@ -205,7 +206,7 @@ def _audio_key(clip: Clip) -> tuple[object, ...] | None:
     if clip.audio is None:
         return None
     ctx = clip.audio.codec_context
-    return (ctx.name, ctx.sample_rate, ctx.layout.name, ctx.extradata)
+    return (ctx.name, ctx.sample_rate, ctx.layout.name, ctx.extradata, clip.audio.time_base)
 
 
 def _can_copy(clips: list[Clip], fmt: _Format) -> bool:
@@ -231,10 +232,10 @@ def _copy(clips: list[Clip], tmp: Path, fmt: _Format) -> tuple[int, float]:
 
 @dataclass
 class _SoundClock:
-    """Where the copied sound has got to, in film seconds."""
+    """How far the copied sound has got, in ticks of its time base (the same in every clip)."""
 
-    last: Fraction = Fraction(-(10**9))  # decode time of the last packet written
-    limit: Fraction = Fraction(0)  # end of the current clip's picture
+    last: int = -(2**62)  # decode time of the last packet written
+    limit: int = 0  # end of the current clip's picture
 
 
 def _copy_clip(
@@ -244,35 +245,40 @@ def _copy_clip(
     offset: Fraction,
     clock: _SoundClock,
 ) -> tuple[int, Fraction]:
-    """Mux one clip's packets moved to start at `offset` seconds; return frames and length."""
-    shift = offset - (clip.video.start_time or 0) * clip.time_base
-    clock.limit = offset + Fraction(video_duration(clip.container, clip.video))
-    frame_time, frames, end = 1 / clip.fps, 0, offset
+    """Mux one clip's packets moved to start at `offset` seconds; return frames and length.
+
+    The shift is worked out in ticks once per clip: Fractions per packet cost more than muxing.
+    """
+    tb, shift = clip.time_base, offset - (clip.video.start_time or 0) * clip.time_base
+    ticks, step, frames, end = round(shift / tb), round(1 / (clip.fps * tb)), 0, 0
+    sound_ticks = 0
+    if clip.audio is not None:
+        sound_tb, picture = time_base(clip.audio), video_duration(clip.container, clip.video)
+        sound_ticks = round(shift / sound_tb)
+        clock.limit = int((offset + Fraction(picture)) / sound_tb)
     for packet in clip.packets(clip.video, clip.audio):
         if packet.stream.type == "video":
-            duration = packet.duration * packet.time_base if packet.duration else frame_time
-            end = max(end, (packet.pts or 0) * packet.time_base + duration + shift)
+            end = max(end, (packet.pts or 0) + (packet.duration or step))
             frames += 1
-            _move(packet, shift, streams[0])
-        elif streams[1] is None or not _keep_sound(packet, shift, clock):
+            _move(packet, ticks, streams[0])
+        elif streams[1] is None or not _keep_sound(packet, sound_ticks, clock):
             continue
         else:
-            _move(packet, shift, streams[1])
+            _move(packet, sound_ticks, streams[1])
         output.mux_one(packet)
-    return frames, end - offset
+    return frames, (end + ticks) * tb - offset
 
 
-def _move(packet: AnyPacket, seconds: Fraction, stream: Stream) -> None:
-    ticks = round(seconds / packet.time_base)
+def _move(packet: AnyPacket, ticks: int, stream: Stream) -> None:
     packet.pts = None if packet.pts is None else packet.pts + ticks
     packet.dts = None if packet.dts is None else packet.dts + ticks
     packet.stream = stream
 
 
-def _keep_sound(packet: AnyPacket, shift: Fraction, clock: _SoundClock) -> bool:
+def _keep_sound(packet: AnyPacket, ticks: int, clock: _SoundClock) -> bool:
     """Drop sound past the clip's picture, and a first AAC packet (priming) that starts
     before the previous clip's last one: MP4 refuses decode times that do not rise."""
-    start = (packet.dts or 0) * packet.time_base + shift
+    start = (packet.dts or 0) + ticks
     if start >= clock.limit or start <= clock.last:
         return False
     clock.last = start
@@ -404,7 +410,7 @@ def _copy_gops(
     clip = piece.clip
     first = clip.stamps[piece.start]
     stop = clip.stamps[piece.stop] if piece.stop < len(clip.stamps) else None
-    shift = (position - piece.start) / canvas.fps - clip.origin * clip.time_base
+    ticks = round((position - piece.start) / canvas.fps / clip.time_base) - clip.origin
     with media_errors(clip.path):
         clip.container.seek(first, stream=clip.video, backward=True)
     count = 0
@@ -414,7 +420,7 @@ def _copy_gops(
                 break
         elif not count:
             continue  # before the first keyframe: the seek landed early
-        _move(packet, shift, video)
+        _move(packet, ticks, video)
         count += 1
         yield packet
     if count != piece.stop - piece.start:
