@@ -288,11 +288,12 @@ def atomic_output(out: Path) -> Iterator[Path]:
 
 @dataclass(frozen=True)
 class Canvas:
-    """The film's picture grid: a size and a frame rate."""
+    """The film's picture grid: a size and a frame rate, and the first clip's colour tags."""
 
     width: int
     height: int
     fps: Fraction
+    colour: tuple[int, int, int, int] = (0, 2, 2, 2)  # range, primaries, transfer, matrix
 
     def frames_in(self, clip: Clip) -> int:
         return round(clip.end * self.fps)

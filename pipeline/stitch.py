@@ -172,11 +172,12 @@ def _output_format(out: Path, name: str | None) -> _Format:
 
 
 def _canvas(clip: Clip) -> Canvas:
-    width, height = clip.video.codec_context.width, clip.video.codec_context.height
-    if width % 2 or height % 2:
-        raise MediaError(f"{clip.path}: {width}x{height} cannot be encoded; "
+    ctx = clip.video.codec_context
+    if ctx.width % 2 or ctx.height % 2:
+        raise MediaError(f"{clip.path}: {ctx.width}x{ctx.height} cannot be encoded; "
                          "yuv420p needs an even width and height")
-    return Canvas(width, height, clip.fps)
+    colour = (ctx.color_range, ctx.color_primaries, ctx.color_trc, ctx.colorspace)
+    return Canvas(ctx.width, ctx.height, clip.fps, colour)
 
 
 def _check_lengths(clips: list[Clip], canvas: Canvas, fade: int) -> None:
@@ -313,6 +314,8 @@ def _configure(ctx: VideoCodecContext, canvas: Canvas, fmt: _Format) -> None:
     ctx.gop_size = max(1, int(canvas.fps))  # a keyframe at least every second
     ctx.thread_count = ENCODER_THREADS
     ctx.options = fmt.video_options
+    # tagged as the first clip is, so players convert the colours the same way
+    ctx.color_range, ctx.color_primaries, ctx.color_trc, ctx.colorspace = canvas.colour
 
 
 def _stamp(frame: VideoFrame, index: int, canvas: Canvas) -> VideoFrame:

@@ -274,6 +274,33 @@ def test_reencode_scales_and_letterboxes_onto_the_first_clip(
     assert psnr(square[:, 70:250], np.asarray(fitted)) > 25
 
 
+def test_reencode_puts_a_keyframe_at_least_every_second(
+    tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    result = stitch_clips([clips["red"], clips["fps30"], clips["green"]], tmp_path / "f.mp4")
+    with av.open(str(result.path)) as container:
+        keys = [i for i, p in enumerate(container.demux(video=0)) if p.size and p.is_keyframe]
+    assert keys[0] == 0 and max(b - a for a, b in zip(keys, keys[1:])) <= FPS
+
+
+def test_reencode_keeps_the_first_clips_colour_tags(
+    tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    tagged = tmp_path / "tagged.mp4"
+    with av.open(str(tagged), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        ctx = stream.codec_context
+        ctx.color_range, ctx.color_primaries, ctx.color_trc, ctx.colorspace = 1, 1, 1, 1  # BT.709
+        frame = av.VideoFrame.from_ndarray(picture(0, RED), format="rgb24")
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    result = stitch_clips([tagged, clips["wide"]], tmp_path / "film.mp4")
+    with av.open(str(result.path)) as container:
+        out = container.streams.video[0].codec_context
+        assert (out.color_range, out.color_primaries, out.color_trc, out.colorspace) == (1, 1, 1, 1)
+
+
 def test_webm_output_is_vp9(tmp_path: Path, clips: dict[str, Path]) -> None:
     result = stitch_clips([clips["red"], clips["green"]], tmp_path / "film.webm")
     probe = probe_video(result.path)
@@ -401,12 +428,17 @@ def _top_level_boxes(path: Path) -> list[str]:
     return boxes
 
 
-@pytest.mark.parametrize("names", [("red", "green"), ("red", "wide")])
+@pytest.mark.parametrize(
+    ("names", "transition"),
+    [(("red", "green"), Transition()), (("red", "wide"), Transition()),
+     (("red", "green"), Transition("crossfade", 0.5))],
+)
 def test_mp4_films_start_with_the_index(
-    tmp_path: Path, clips: dict[str, Path], names: tuple[str, ...]
+    tmp_path: Path, clips: dict[str, Path], names: tuple[str, ...], transition: Transition
 ) -> None:
     """faststart: the moov box comes before mdat, so a browser can play while loading."""
-    result = stitch_clips([clips[name] for name in names], tmp_path / "film.mp4")
+    parts = [clips[name] for name in names]
+    result = stitch_clips(parts, tmp_path / "film.mp4", transition=transition)
     boxes = _top_level_boxes(result.path)
     assert boxes.index("moov") < boxes.index("mdat")
 
