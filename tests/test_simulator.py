@@ -21,6 +21,7 @@ from PIL import Image
 
 from pipeline.catalog import load_catalog
 from pipeline.simulator.app import SimulatorApp, SimulatorConfig, create_app
+from pipeline.simulator.serve import Receive, Scope, Send, running
 
 DATA = Path(__file__).parent / "data"
 SPEC = load_catalog().get("pixverse:1@3")
@@ -316,6 +317,28 @@ def test_unusable_frame_images_are_refused(sim: Sim, image: str, why: str) -> No
     assert (status, error["code"], error["parameter"]) == (400, "invalidFrameImages",
                                                           "inputs.frameImages")
     assert why in error["message"]
+
+
+def test_frame_images_from_this_machine_are_fetched_but_not_redirects(sim: Sim) -> None:
+    image = png(480, 360)
+
+    async def images(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        moved = scope["path"] == "/moved.png"
+        headers = [(b"location", b"http://example.com/x.png")] if moved else [
+            (b"content-type", b"image/png")]
+        await send({"type": "http.response.start", "status": 302 if moved else 200,
+                    "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if moved else image})
+
+    with running(lambda origin: images) as served:
+        fetched = task(**frames(f"{served.origin}/frame.png"))
+        assert sim.post([fetched])[0] == 200
+        status, body = sim.submit(**frames(f"{served.origin}/moved.png"))
+    assert status == 400 and "cannot fetch" in body["errors"][0]["message"]
+    ref = sim.app.state.tasks[fetched["taskUUID"]].frames["first"]
+    assert sim.app.state.image_size(ref) == (480, 360)
 
 
 def test_two_images_for_one_frame_are_refused(sim: Sim) -> None:

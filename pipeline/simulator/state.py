@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid as uuidlib
@@ -206,11 +207,23 @@ def check_frame_size(size: tuple[int, int]) -> None:
         raise ImageProblem(f"{size[0]}x{size[1]} is outside {low}-{high} px per side")
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A loopback server must not send the simulator elsewhere."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def fetch_loopback(url: str) -> bytes:
-    """An image from a server on this machine (the only network the simulator touches)."""
+    """An image from a server on this machine (the only network the simulator touches):
+    no proxy, no redirect, at most MAX_IMAGE_BYTES."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
     try:
-        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (loopback only)
+        with opener.open(url, timeout=5) as answer:
             data: bytes = answer.read(MAX_IMAGE_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the connection
+        raise ImageProblem(f"cannot fetch {url}: HTTP {exc.code}") from None
     except OSError as exc:
         raise ImageProblem(f"cannot fetch {url}: {exc}") from None
     return data
