@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .graph import ShotGraph
 from .plan import Plan, PlannedShot
@@ -127,23 +128,21 @@ class LiveReporter:
         self.jobs: dict[str, Any] = {}
         self.start = time.monotonic()
         self._time = time.monotonic
-        self.live = Live(self._render(), console=console, refresh_per_second=4,
-                         transient=False)
+        self.live = Live(console=console, refresh_per_second=4, transient=False,
+                         get_renderable=self._render)
 
     def __enter__(self) -> LiveReporter:
         self.live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.live.update(self._render())
+        self.live.refresh()
         self.live.__exit__(None, None, None)
 
     def update(self, job: Any) -> None:
         self.jobs[job.identity] = job
         if str(job.status) == "failed":
-            self.console.print(f"[red]failed[/red] {job.label}: {job.error}", markup=True,
-                               highlight=False)
-        self.live.update(self._render())
+            self.console.print(Text.assemble(("failed ", "red"), f"{job.label}: {job.error}"))
 
     def note(self, message: str) -> None:
         self.console.print(message, markup=False, highlight=False)
@@ -158,7 +157,7 @@ class LiveReporter:
         finished = sum(str(j.status) in ("done", "cached") for j in self.jobs.values())
         failed = sum(str(j.status) in ("failed", "skipped") for j in self.jobs.values())
         cost = sum(j.cost or 0.0 for j in self.jobs.values())
-        table.add_row(f"[bold]{finished}/{self.total} shots done[/bold]"
-                      + (f", [red]{failed} failed or skipped[/red]" if failed else ""),
-                      f"${cost:.3f}", f"{now - self.start:5.1f}s")
+        totals = Text.assemble((f"{finished}/{self.total} shots done", "bold"),
+                               (f", {failed} failed or skipped", "red") if failed else "")
+        table.add_row(totals, f"${cost:.3f}", f"{now - self.start:5.1f}s")
         return table

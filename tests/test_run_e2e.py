@@ -204,3 +204,40 @@ def test_an_invalid_storyboard_spends_nothing(tmp_path: Path) -> None:
     assert code == 2
     assert "story.yaml:7:" in err and "must be at least 0" in err
     assert not (tmp_path / ".storyreel").exists()
+
+
+def test_ctrl_c_keeps_tasks_in_flight_and_a_rerun_resumes_them(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    story = tmp_path / "story.yaml"
+    story.write_text(STORY)
+    journal = tmp_path / ".storyreel" / "journal.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(story),
+                             "--sim-latency", "3,4"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        submitted: list[tuple[str, str]] = []
+        for _ in range(200):
+            if journal.exists():
+                with sqlite3.connect(journal) as db:
+                    submitted = db.execute("SELECT shot_key, task_uuid FROM tasks "
+                                           "WHERE state = 'submitted'").fetchall()
+                if submitted:
+                    break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "run the same command again to resume" in err
+    assert submitted
+    code, data, err = run(story)
+    assert code == 0
+    for key, uuid in submitted:
+        assert f"{key}: resuming task {uuid}" in err
+        assert shot(data, key)["taskUUID"] == uuid
