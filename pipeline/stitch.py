@@ -212,9 +212,8 @@ def _audio_key(clip: Clip) -> tuple[object, ...] | None:
 
 def _can_copy(clips: list[Clip], fmt: _Format) -> bool:
     first = clips[0]
-    if first.video.codec_context.name not in fmt.copy_video:
-        return False
-    if first.audio is not None and first.audio.codec_context.name not in fmt.copy_audio:
+    picture, sound = first.video.codec_context.name, first.audio and first.audio.codec_context.name
+    if picture not in fmt.copy_video or sound not in {None, *fmt.copy_audio}:
         return False
     keys = (_video_key(first), _audio_key(first))
     return all((_video_key(clip), _audio_key(clip)) == keys for clip in clips[1:])
@@ -397,10 +396,8 @@ def _splice(
         sound = _SoundQueue(output, fmt, clips, canvas, fade)
         position = 0
         for copy, pieces in _splice_plan(clips, fade):
-            if copy:
-                packets = _copy_gops(pieces[0], video, position, canvas)
-            else:
-                packets = _encode_pieces(pieces, video, position, canvas, fmt, fade)
+            packets = (_copy_gops(pieces[0], video, position, canvas) if copy
+                       else _encode_pieces(pieces, video, position, canvas, fmt, fade))
             position += sound.mux(packets)
         sound.drain()
     return position, float(position / canvas.fps)
@@ -475,7 +472,7 @@ class _SoundQueue:
         """Mux video packets, each after the sound due before it; return how many."""
         count = 0
         for packet in video:
-            while self.packets and _dts_seconds(self.packets[0]) <= _dts_seconds(packet):
+            while self.packets and _seconds(self.packets[0]) <= _seconds(packet):
                 self.output.mux_one(self.packets.popleft())
             self.output.mux_one(packet)
             count += 1
@@ -486,7 +483,7 @@ class _SoundQueue:
             self.output.mux_one(self.packets.popleft())
 
 
-def _dts_seconds(packet: AnyPacket) -> Fraction:
+def _seconds(packet: AnyPacket) -> Fraction:
     return (packet.dts or 0) * packet.time_base
 
 
