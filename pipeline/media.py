@@ -76,10 +76,10 @@ class Probe:
 
 @contextmanager
 def media_errors(path: Path | str) -> Iterator[None]:
-    """Turn any PyAV/FFmpeg failure about `path` into a MediaError that names the file."""
+    """Turn a PyAV/FFmpeg or file-system failure about `path` into a MediaError naming it."""
     try:
         yield
-    except av.FFmpegError as exc:
+    except (av.FFmpegError, OSError) as exc:  # PyAV's errors about files are OSErrors too
         reason = exc.strerror or type(exc).__name__
         raise MediaError(f"{path}: {reason}") from exc
 
@@ -263,7 +263,7 @@ def save_png(image: Image.Image, out: Path) -> str:
     # No metadata is passed, so nothing time- or host-dependent ends up in the file.
     image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     data = buffer.getvalue()
-    with atomic_output(out) as tmp:
+    with media_errors(out), atomic_output(out) as tmp:
         tmp.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 

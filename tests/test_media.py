@@ -201,6 +201,11 @@ def test_save_png_writes_atomically_and_returns_the_hash(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.png", "frame.png"]
 
 
+def test_save_png_into_a_missing_folder_is_a_media_error(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="nowhere"):
+        save_png(Image.fromarray(picture(0, RED)), tmp_path / "nowhere" / "frame.png")
+
+
 # --- corrupt input ----------------------------------------------------------------------
 
 
