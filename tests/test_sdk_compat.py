@@ -5,6 +5,7 @@ and the video it is pointed at plays."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.metadata
 import io
 from pathlib import Path
@@ -20,10 +21,13 @@ from pipeline.simulator.serve import serving
 
 
 def _sdk_version() -> str | None:
+    """The installed runware-sdk's version, if it is there and imports."""
     try:
-        return importlib.metadata.version("runware-sdk")
-    except importlib.metadata.PackageNotFoundError:
+        version = importlib.metadata.version("runware-sdk")
+        importlib.import_module("runware")
+    except (importlib.metadata.PackageNotFoundError, ImportError):
         return None
+    return version
 
 
 SDK_VERSION = _sdk_version()

@@ -475,4 +475,12 @@ def test_state_survives_a_restart(tmp_path: Path, sims: list[Sim]) -> None:
     assert [i["status"] for i in items] == ["success", "success"]
     assert later.post([request])[1]["errors"][0]["code"] == "conflictTaskUUID"
     assert later.submit(**frames(image_uuid))[0] == 200
+    path = "/" + items[0]["videoURL"].split("/", 3)[3]
+    assert later.request("GET", path).status_code == 200
+    assert later.app.stats.generations == 1
+
+    sims.append(Sim(config, Clock(later.clock.now + 1)))  # and another, after the render
+    again = sims[-1].request("GET", path)
+    assert again.status_code == 200 and int(again.headers["content-length"]) > 1000
+    assert sims[-1].app.stats.generations == 0
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")]
