@@ -363,16 +363,13 @@ def test_crossfade_overlaps_and_blends_linearly(
     assert result.method == "crossfade"
     _seconds(result, sum(counts) - FPS * (len(parts) - 1))
     frames = decoded(result.path)
-    a_colour = RED
-    b_colour = GREEN
-    # frame j of the fade mixes A's frame (count - 24 + j) and B's frame j with weight (j+1)/25
+    # Fade frame j mixes A's frame (count - 24 + j), red, and B's frame j, green, with weight
+    # (j + 1) / 25 on B. Look at the middle of the first fade.
     j = 12
-    expected = _expected_blend(picture(counts[0] - FPS + j, a_colour), picture(j, b_colour),
-                               (j + 1) / (FPS + 1))
+    a, b = picture(counts[0] - FPS + j, RED), picture(j, GREEN)
     middle = frames[counts[0] - FPS + j]
-    assert psnr(middle, expected) > 30
-    assert psnr(middle, picture(counts[0] - FPS + j, a_colour)) < 25
-    assert psnr(middle, picture(j, b_colour)) < 25
+    assert psnr(middle, _expected_blend(a, b, (j + 1) / (FPS + 1))) > 30
+    assert psnr(middle, a) < 25 and psnr(middle, b) < 25
     assert frame_number(frames[counts[0]]) == FPS  # right after the fade: B's frame 24
 
 
