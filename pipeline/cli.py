@@ -86,7 +86,7 @@ def validate(files: tuple[str, ...], allow_outside: bool) -> None:
     """
     from .errors import StoryboardError
 
-    failed: list[StoryreelError] = []
+    failed: list[StoryboardError] = []
     for file in files:
         try:
             compiled = _compile(file, allow_outside, with_state=False)

@@ -55,7 +55,7 @@ def shot_refs(shot: ExpandedShot) -> list[FrameRef]:
 
 @dataclass
 class ShotGraph:
-    graph: nx.DiGraph
+    graph: nx.DiGraph[str]
     shots: dict[str, ExpandedShot]
     refs: dict[str, list[FrameRef]]
     layers: list[list[str]]
@@ -81,7 +81,7 @@ class ShotGraph:
 
 def build_graph(shots: Sequence[ExpandedShot],
                 weight: Mapping[str, float] | None = None) -> tuple[ShotGraph, list[Problem]]:
-    graph: nx.DiGraph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     by_key = {s.key: s for s in shots}
     ids = list(dict.fromkeys(s.id for s in shots))
     refs: dict[str, list[FrameRef]] = {}
@@ -115,7 +115,7 @@ def _unknown(shot: ExpandedShot, ref: FrameRef, ids: list[str]) -> Problem:
     return layer.doc.problem(where, f"shots.{shot.id}: unknown shot {ref.shot!r}", hint=hint)
 
 
-def _cycles(graph: nx.DiGraph, by_key: Mapping[str, ExpandedShot]) -> list[Problem]:
+def _cycles(graph: nx.DiGraph[str], by_key: Mapping[str, ExpandedShot]) -> list[Problem]:
     problems = []
     seen: set[frozenset[str]] = set()
     index = {key: i for i, key in enumerate(by_key)}
@@ -131,7 +131,7 @@ def _cycles(graph: nx.DiGraph, by_key: Mapping[str, ExpandedShot]) -> list[Probl
     return problems
 
 
-def _cycle_problem(graph: nx.DiGraph, members: list[str], by_key: Mapping[str, ExpandedShot],
+def _cycle_problem(graph: nx.DiGraph[str], members: list[str], by_key: Mapping[str, ExpandedShot],
                    index: Mapping[str, int]) -> Problem:
     """One cycle of a strongly connected group, told from its first shot in the file; the
     group's other shots (on other cycles through the same shots) are named too."""
@@ -149,7 +149,7 @@ def _cycle_problem(graph: nx.DiGraph, members: list[str], by_key: Mapping[str, E
         key=True)
 
 
-def _remaining(graph: nx.DiGraph, layers: list[list[str]],
+def _remaining(graph: nx.DiGraph[str], layers: list[list[str]],
                weight: Mapping[str, float] | None) -> dict[str, float]:
     """Longest path from each shot to the end of the film, counting the shot itself."""
     rest: dict[str, float] = {}

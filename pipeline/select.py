@@ -31,7 +31,7 @@ def select_keys(compiled: Compiled, selectors: Sequence[str],
     return keys
 
 
-def _one(selector: str, compiled: Compiled, graph: nx.DiGraph, ids: list[str]) -> set[str]:
+def _one(selector: str, compiled: Compiled, graph: nx.DiGraph[str], ids: list[str]) -> set[str]:
     at = selector.startswith("@")
     up = selector.startswith("+") or at
     down = selector.endswith("+") or at

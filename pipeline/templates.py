@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from .catalog import closest_hint
 from .errors import Problem
@@ -98,6 +99,49 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+class Substitution:
+    """A template that only inserts variables by name ('a {{ sea }} sea at {{ hour }}').
+
+    Most prompts are like that, each one different, and compiling each with Jinja costs about
+    a millisecond; this renders them as Jinja would (str() of each value between the literal
+    parts; the value itself for a lone name), without compiling.
+    """
+
+    _NAME = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+    _NOT_NAMES = frozenset({"true", "false", "none", "True", "False", "None", "and", "or",
+                            "not", "in", "is", "if", "else"})
+
+    def __init__(self, literals: list[str], names: list[str]) -> None:
+        self.literals = literals
+        self.names = names
+        self.native = len(names) == 1 and not literals[0].strip() and not literals[1].strip()
+
+    @classmethod
+    def parse(cls, text: str) -> Substitution | None:
+        """The substitution for `text`, or None when it needs Jinja."""
+        parts = cls._NAME.split(text)
+        literals, names = parts[0::2], parts[1::2]
+        if not names or "\r" in text or any(n in cls._NOT_NAMES for n in names):
+            return None
+        if any("{{" in t or "{%" in t or "{#" in t for t in literals):
+            return None
+        return cls(literals, names)
+
+    def apply(self, context: Mapping[str, Any]) -> Any:
+        """The rendered value, or `Substitution` itself when a name is not a variable (a
+        Jinja global, or undefined): Jinja then renders it, or says what is wrong."""
+        if any(n not in context for n in self.names):
+            return Substitution
+        if self.native:
+            return context[self.names[0]]
+        out = [self.literals[0]]
+        for name, literal in zip(self.names, self.literals[1:]):
+            value = context[name]
+            out.append(value if isinstance(value, str) else str(value))
+            out.append(literal)
+        return "".join(out)
+
+
 class Renderer:
     """Sandboxed Jinja with strict undefined names; compiled templates are cached."""
 
@@ -105,10 +149,18 @@ class Renderer:
         self.env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
                                         keep_trailing_newline=True)
         self._cache: dict[str, Any] = {}
+        self._plain: dict[str, Substitution | None] = {}
 
     def render(self, text: str, context: Mapping[str, Any]) -> Any:
         if "{" not in text:
             return text
+        if text not in self._plain:
+            self._plain[text] = Substitution.parse(text)
+        plain = self._plain[text]
+        if plain is not None:
+            result = plain.apply(context)
+            if result is not Substitution:
+                return result
         compiled = self._cache.get(text)
         if compiled is None:
             compiled = self._cache[text] = self._compile(text)
