@@ -82,7 +82,8 @@ _FADE = Transition("crossfade", 1.0)
 def _xfade(quiet: list[str], a: Path, b: Path, out: Path) -> list[str]:
     return [*quiet, "-i", str(a), "-i", str(b), "-filter_complex",
             "[0:v][1:v]xfade=transition=fade:duration=1:offset=4,format=yuv420p",
-            "-c:v", "libx264", "-preset", "ultrafast", "-g", str(GOP), str(out)]
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", H264_OPTIONS["crf"], "-g", str(GOP),
+            str(out)]
 
 
 def _row(name: str, ours: Callable[[], object], theirs: list[str]) -> dict[str, object]:
