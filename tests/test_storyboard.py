@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,14 +12,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from jinja2 import StrictUndefined, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
 
-from pipeline.catalog import load_catalog
+from pipeline.catalog import load_catalog, load_model_spec, schemas_dir
 from pipeline.cli import main
 from pipeline.compile import Compiled, compile_storyboard
 from pipeline.errors import Location, Problem, StoryboardError
 from pipeline.load import parse_document
 from pipeline.plan import Plan, PlannedShot
-from pipeline.templates import deep_merge
+from pipeline.templates import Renderer, deep_merge
 
 WriteBoard = Callable[..., Path]
 HEAD = "version: 1\nmodel: pixverse:1@3\n"
@@ -515,3 +518,55 @@ def test_plan_json_keeps_warnings_on_stderr_and_stdout_pure_json(
     assert json.loads(result.stdout)["shots"][0]["estimated_cost"] == pytest.approx(0.4784)
     assert result.stderr.startswith(f"{path}:7:15: warning: shots.a.duration: PixVerse does "
                                     "not offer 1080p at 8 s")
+
+
+# Fast paths must not change results
+
+
+@pytest.mark.parametrize("text", [
+    "a {{ sea }} sea at {{ hour }}\n", "{{ sea }}", "  {{ n }} ", "{{n}}{{ flag }}{{ nothing }}",
+    "{{ things }} and {{ table }}", "{{ range }}", "{{ none }}", "{{ sea }} {{ sea | upper }}",
+    "{{ sea }} }} {", "{{ sea }}\r\n",
+])
+def test_plain_name_templates_render_exactly_as_jinja_does(text: str) -> None:
+    context = {"sea": "stormy", "hour": "dusk", "n": 7, "flag": True, "nothing": None,
+               "things": [1, "x", {"k": 2.5}], "table": {"a": [None]}}
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                               keep_trailing_newline=True)
+    single = re.fullmatch(r"\s*\{\{(.*)\}\}\s*", text)
+    lone = single is not None and "{{" not in single.group(1)
+    expected = (env.compile_expression(single.group(1))(**context) if single and lone
+                else env.from_string(text).render(context))
+    assert Renderer().render(text, context) == expected
+    assert type(Renderer().render(text, context)) is type(expected)
+
+
+def test_a_plain_name_that_is_not_a_variable_still_fails_as_undefined() -> None:
+    with pytest.raises(UndefinedError, match="'sky' is undefined"):
+        str(Renderer().render("{{ sky }}", {"sea": "calm"}))
+    with pytest.raises(UndefinedError, match="'sky' is undefined"):
+        Renderer().render("a {{ sky }}", {"sea": "calm"})
+
+
+def test_request_checks_shared_by_shape_report_exactly_what_a_fresh_check_does() -> None:
+    spec = load_catalog().get("pixverse:1@3")
+    fresh = load_model_spec(schemas_dir() / "models" / "pixverse-1-3.json")
+    base = {"taskType": "videoInference", "model": "pixverse:1@3", "width": 1280,
+            "height": 720, "duration": 5}
+    requests = [
+        {**base, "positivePrompt": "a lighthouse at dusk", "seed": 1},
+        {**base, "positivePrompt": "gulls over the sea", "seed": 99},
+        {**base, "positivePrompt": "x", "seed": 5},
+        {**base, "positivePrompt": "y" * 3000, "seed": -1},
+        {**base, "positivePrompt": "a lighthouse at dusk", "seed": 2**40, "numberResults": 9},
+        {**base, "positivePrompt": "a lighthouse", "seed": 3, "width": 1000, "height": 700},
+        {**base, "positivePrompt": 42, "seed": "7", "taskUUID": "not-a-uuid"},
+        {**base, "positivePrompt": "a lighthouse", "seed": 4.0},
+    ]
+    for request in requests:
+        fresh.shapes.memo.clear()
+        assert spec.check_request(request) == fresh.check_request(request), request
+    fresh.shapes.memo.clear()
+    for request in requests[:2]:
+        fresh.check_request(request)
+    assert len(fresh.shapes.memo) == 1  # the two valid requests differ only in free fields
