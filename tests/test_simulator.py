@@ -194,6 +194,21 @@ def test_resubmitting_a_task_uuid_is_a_conflict(sim: Sim) -> None:
     assert sim.app.stats.conflicts == 1 and sim.app.stats.tasks_accepted == 1
 
 
+def test_a_resubmission_racing_the_original_is_a_conflict(sim: Sim) -> None:
+    request = task(**frames(data_uri(png(640, 360))))  # decoding the image takes a moment
+
+    async def both() -> list[int]:
+        transport = httpx.ASGITransport(app=sim.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
+                                     headers={"Authorization": "Bearer k"}) as client:
+            answers = await asyncio.gather(*(client.post("/v1", json=[request])
+                                             for _ in range(2)))
+        return sorted(a.status_code for a in answers)
+
+    assert asyncio.run(both()) == [200, 400]
+    assert (sim.app.stats.tasks_accepted, sim.app.stats.conflicts) == (1, 1)
+
+
 def test_unknown_model(sim: Sim) -> None:
     status, body = sim.submit(model="runware:101@1")
     assert status == 400

@@ -92,6 +92,7 @@ class SimulatorApp:
         self.dice = Dice(config.seed, config.latency, config.rate_task_error)
         self._request_number = 0
         self._render_locks: dict[str, asyncio.Lock] = {}
+        self._arriving: set[str] = set()
         self._own_prefix = f"{self.public_url}/_simulator/images/"
 
     def close(self) -> None:
@@ -262,26 +263,32 @@ class SimulatorApp:
 
     async def _video_inference(self, task: dict[str, Any]) -> list[dict[str, Any]]:
         task_uuid = require_task_uuid(task)
-        if task_uuid in self.state.tasks:
+        if task_uuid in self.state.tasks or task_uuid in self._arriving:
             self.stats.conflicts += 1
             raise refuse(400, "conflictTaskUUID", f"a task with taskUUID {task_uuid} already "
                          "exists: poll it with getResponse", task, parameter="taskUUID")
+        self._arriving.add(task_uuid)  # a retry racing the original is a conflict too
         try:
-            spec = self._model(task)
-            check_request(spec, task)
-            frames, request = await self._frames(task)
-            first = frames.get("first") or frames.get("last")
-            record = plan_task(
-                task_uuid, request, frames, spec, submitted=self.clock(),
-                image_size=self.state.image_size(first) if first else None, dice=self.dice)
+            record = await self._accept(task_uuid, task)
         except TaskError:
             self.stats.refused += 1
             raise
+        finally:
+            self._arriving.discard(task_uuid)
         self.state.add_task(record)
         self.stats.tasks_accepted += 1
         if record.fails:
             self.stats.faults["task_error"] += 1
         return [{"taskType": "videoInference", "taskUUID": task_uuid}]
+
+    async def _accept(self, task_uuid: str, task: dict[str, Any]) -> TaskRecord:
+        spec = self._model(task)
+        check_request(spec, task)
+        frames, request = await self._frames(task)
+        first = frames.get("first") or frames.get("last")
+        return plan_task(
+            task_uuid, request, frames, spec, submitted=self.clock(),
+            image_size=self.state.image_size(first) if first else None, dice=self.dice)
 
     def _model(self, task: Mapping[str, Any]) -> ModelSpec:
         model = task.get("model")
