@@ -32,6 +32,7 @@ from PIL import Image
 
 from ..catalog import ModelSpec, load_catalog
 from .faults import ConnectionDropped, Fault, request_fault
+from .render import EXTENSIONS, RenderSpec, render_clip
 from .serve import Message, Receive, Scope, Send, bearer_key, read_body, send_file, send_json
 from .state import (
     PLACEHOLDER_PREFIX,
@@ -57,8 +58,7 @@ from .state import (
 
 log = logging.getLogger("pipeline.simulator")
 
-VIDEO_TYPES = {"MP4": ("mp4", "video/mp4"), "WEBM": ("webm", "video/webm"),
-               "MOV": ("mov", "video/quicktime")}
+CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime"}
 
 
 @dataclass(frozen=True)
@@ -358,7 +358,7 @@ class SimulatorApp:
         return items
 
     def _success_item(self, record: TaskRecord, result: ResultPlan) -> dict[str, Any]:
-        ext = VIDEO_TYPES[record.output_format][0]
+        ext = EXTENSIONS[record.output_format]
         item: dict[str, Any] = {
             "taskType": "videoInference", "taskUUID": record.task_uuid, "status": "success",
             "videoUUID": result.video_uuid,
@@ -404,7 +404,7 @@ class SimulatorApp:
             return
         file = await self._rendered(record, result)
         self.stats.downloads += 0 if head else 1
-        await send_file(send, file, VIDEO_TYPES[record.output_format][1], head)
+        await send_file(send, file, CONTENT_TYPES[EXTENSIONS[record.output_format]], head)
 
     async def _image(self, path: str, head: bool, send: Send) -> None:
         image_uuid = path.rsplit("/", 1)[-1].removesuffix(".png")
@@ -415,7 +415,7 @@ class SimulatorApp:
 
     async def _rendered(self, record: TaskRecord, result: ResultPlan) -> Path:
         """The video file of a result, rendered now if it never was (exactly once)."""
-        out = self.state.video_path(result.video_uuid, VIDEO_TYPES[record.output_format][0])
+        out = self.state.video_path(result.video_uuid, EXTENSIONS[record.output_format])
         if out.is_file():
             return out
         lock = self._render_locks.setdefault(result.video_uuid, asyncio.Lock())
@@ -429,8 +429,6 @@ class SimulatorApp:
         return out
 
     def _render(self, record: TaskRecord, result: ResultPlan, out: Path) -> None:
-        from .render import RenderSpec, render_clip
-
         request = record.request
         pixverse = (request.get("providerSettings") or {}).get("pixverse") or {}
         frames = {pos: self.state.load_image(ref) for pos, ref in record.frames.items()}
@@ -480,5 +478,5 @@ def simulator_transport(config: SimulatorConfig, *, clock: Callable[[], float] =
 
 def is_served(record: TaskRecord, result: ResultPlan, ext: str, now: float) -> bool:
     """Whether a video URL names a finished result (with the right file extension)."""
-    right_ext = ext == VIDEO_TYPES[record.output_format][0]
+    right_ext = ext == EXTENSIONS[record.output_format]
     return right_ext and not record.fails and now >= result.ready_at
