@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +96,18 @@ class ModelSpec:
         """The resolution class (e.g. '720p') of a request, from resolution or width x height."""
         if "width" in request and "height" in request:
             short = min(int(request["width"]), int(request["height"]))
-            for name, pairs in self.sizes["table"].items():
-                if any(min(w, h) == short for w, h in pairs):
-                    return str(name)
+            if short in self._classes:
+                return self._classes[short]
         return str(request.get("resolution", self.sizes["default"]))
+
+    @cached_property
+    def _classes(self) -> dict[int, str]:
+        """Resolution class by the short side of a size in the table ('720p' for 720)."""
+        classes: dict[int, str] = {}
+        for name, pairs in self.sizes["table"].items():
+            for w, h in pairs:
+                classes.setdefault(min(w, h), str(name))
+        return classes
 
     def output_size(
         self, request: Mapping[str, Any], image_size: tuple[int, int] | None = None
@@ -164,7 +172,7 @@ class RequestShapes:
             if name in shaped and _holds(sub, shaped[name]):
                 shaped[name] = self.stand_in.setdefault(name, shaped[name])
         try:
-            key = json.dumps(shaped, sort_keys=True)
+            key = json.dumps(shaped, separators=(",", ":"))  # same order, same shape
         except (TypeError, ValueError):  # not JSON: check it as it is
             return run(request)
         found = self.memo.get(key)
