@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from .api import Backend, SubmitStatus, TaskState, TaskStatus, VideoResult
+from .api import Backend, SubmitOutcome, SubmitStatus, TaskState, TaskStatus, VideoResult
 from .api.wire import TRANSIENT_CODES
 from .chain import Chain
 from .errors import ApiError, StoryreelError
@@ -145,6 +145,8 @@ class Scheduler:
         self.committed = 0.0
         self._waiters: dict[str, asyncio.Future[TaskState]] = {}
         self._wake = asyncio.Event()
+        self._outbox: list[tuple[Mapping[str, Any], asyncio.Future[SubmitOutcome]]] = []
+        self._flushing: set[asyncio.Task[None]] = set()
 
     async def run(self) -> dict[str, Job]:
         """Run every job; returns them with their final status."""
@@ -273,12 +275,41 @@ class Scheduler:
 
     async def _submit(self, task: Mapping[str, Any]) -> None:
         uuid = str(task["taskUUID"])
-        outcome = (await self.backend.submit([task]))[0]
+        outcome = await self._batched_submit(task)
         if outcome.status is SubmitStatus.REFUSED:
             error = outcome.error or ApiError("task refused", task_uuid=uuid)
             self.journal.mark_failed(uuid, _error_json(error))
             raise error
         self.journal.mark_submitted(uuid)
+
+    async def _batched_submit(self, task: Mapping[str, Any]) -> SubmitOutcome:
+        """Tasks that become ready in the same turn of the loop share one request."""
+        future: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
+        self._outbox.append((task, future))
+        if len(self._outbox) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+        return await future
+
+    def _flush_soon(self) -> None:
+        task = asyncio.create_task(self._flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the other jobs of this turn add their tasks
+        batch, self._outbox = self._outbox, []
+        try:
+            outcomes = await self.backend.submit([task for task, _ in batch])
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
 
     async def _wait_for(self, uuid: str) -> TaskState:
         future: asyncio.Future[TaskState] = asyncio.get_running_loop().create_future()

@@ -284,3 +284,22 @@ def test_cached_shots_make_no_requests(tmp_path: Path, clip: Path) -> None:
     jobs, _ = run_story(tmp_path, again)
     assert all(j.status is JobStatus.CACHED for j in jobs.values())
     assert again.submitted == [] and again.poll_calls == [] and again.uploads == {}
+
+
+class CountingBackend(FakeBackend):
+    def __init__(self, clip: Path) -> None:
+        super().__init__(clip)
+        self.submit_calls: list[int] = []
+
+    async def submit(self, tasks: Sequence[Mapping[str, Any]]) -> list[SubmitOutcome]:
+        self.submit_calls.append(len(tasks))
+        return await super().submit(tasks)
+
+
+def test_tasks_ready_together_are_submitted_in_one_request(tmp_path: Path, clip: Path) -> None:
+    text = "version: 1\nmodel: pixverse:1@3\nshots:\n" + "".join(
+        f"  s{i}: {{positivePrompt: independent shot {i}, seed: {i}}}\n" for i in range(6))
+    backend = CountingBackend(clip)
+    run_story(tmp_path, backend, text, options=RunOptions(concurrency=4))
+    assert backend.submit_calls[0] == 4
+    assert sum(backend.submit_calls) == 6
