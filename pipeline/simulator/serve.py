@@ -266,7 +266,7 @@ camera movement). No money is spent and nothing leaves this machine.
 Point storyreel (or any Runware client) at it:
   storyreel simulate --port 8188 &
   export RUNWARE_BASE_URL=http://127.0.0.1:8188/v1 RUNWARE_API_KEY=anything
-  storyreel run film.yaml
+  storyreel run film.yaml --backend runware
 
 \b
 Faults, for testing clients (rates between 0 and 1, repeat the option):
