@@ -285,10 +285,18 @@ def dedupe_results(results: Iterable[VideoResult | None]) -> tuple[VideoResult, 
 
 
 def merge_state(old: TaskState | None, new: TaskState) -> TaskState:
-    """Fold a new poll answer into what earlier polls said (results accumulate)."""
+    """Fold a new poll answer into what earlier polls said (results accumulate).
+
+    When the new answer repeats every result seen so far, its order wins: a server that
+    lists all it has gives every client the same order once all are in, whereas arrival
+    order depends on when the polls fell, and a take's number (what `pick` names) must not.
+    A server that lists only new items leaves arrival order as the only order there is."""
     if old is None:
         return new
-    results = dedupe_results([*old.results, *new.results])
+    listed = {r.video_uuid for r in new.results}
+    repeats_all = all(r.video_uuid in listed for r in old.results)
+    ordered = [*new.results, *old.results] if repeats_all else [*old.results, *new.results]
+    results = dedupe_results(ordered)
     if new.status is TaskStatus.UNKNOWN and old.status in (TaskStatus.SUCCESS, TaskStatus.ERROR):
         return replace(old, results=results)
     status = new.status
