@@ -190,7 +190,7 @@ def _holds(sub: Mapping[str, Any], value: Any) -> bool:
     if isinstance(value, str):
         return (sub.get("minLength", 0) <= len(value) <= sub.get("maxLength", len(value))
                 and ("pattern" not in sub or re.search(sub["pattern"], value) is not None))
-    return sub.get("minimum", value) <= value <= sub.get("maximum", value)
+    return bool(sub.get("minimum", value) <= value <= sub.get("maximum", value))
 
 
 class Catalog:
@@ -306,7 +306,8 @@ def translate_error(error: ValidationError) -> Violation:
                          f"unsupported{_cap(last)}", param, hint=_number_hint(error, value),
                          allowed=(value,))
     if validator == "enum":
-        allowed = tuple(error.validator_value)
+        choices: Any = error.validator_value
+        allowed = tuple(choices)
         return Violation(path, f"{error.instance!r} is not one of {_show(allowed)}",
                          f"unsupported{_cap(last)}", param,
                          hint=closest_hint(error.instance, allowed), allowed=allowed)
@@ -315,10 +316,11 @@ def translate_error(error: ValidationError) -> Violation:
 
 def _plain_message(error: ValidationError) -> str:
     v, value = str(error.validator), error.validator_value
+    instance: Any = error.instance
     if v == "minLength":
-        return f"must be at least {value} characters long (got {len(error.instance)})"
+        return f"must be at least {value} characters long (got {len(instance)})"
     if v == "maxLength":
-        return f"must be at most {value} characters long (got {len(error.instance)})"
+        return f"must be at most {value} characters long (got {len(instance)})"
     if v in ("minimum", "maximum"):
         word = "at least" if v == "minimum" else "at most"
         return f"{error.instance!r} must be {word} {value}"
