@@ -26,7 +26,7 @@ def picture(seed: int, size: tuple[int, int] = (800, 500)) -> Image.Image:
     image = Image.fromarray(base.astype(np.uint8))
     draw = ImageDraw.Draw(image)
     for _ in range(12):
-        x, y, r = rng.integers(0, w), rng.integers(0, h), rng.integers(20, h // 3)
+        x, y, r = (int(v) for v in (rng.integers(0, w), rng.integers(0, h), rng.integers(20, h // 3)))
         draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(c) for c in rng.integers(30, 230, 3)))
     grain = rng.normal(0, 3, (h, w, 3))
     blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(3)), np.float32) + grain
@@ -49,7 +49,7 @@ def decode(path: Path) -> Frames:
     """Every frame, decoded to the end so nothing held back by the decoder is lost."""
     with av.open(str(path)) as container:
         frames = sorted(container.decode(video=0), key=lambda f: f.pts or 0)
-        return [f.to_ndarray(format="rgb24") for f in frames]
+        return [f.to_ndarray(format="rgb24").astype(np.uint8) for f in frames]
 
 
 def psnr(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> float:
@@ -247,3 +247,10 @@ def test_the_file_appears_whole_and_alone(tmp_path: Path) -> None:
 def test_an_impossible_spec_is_refused(changes: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         spec(**changes)
+
+
+def test_the_scene_does_not_depend_on_the_camera_movement(tmp_path: Path) -> None:
+    """A prompt and seed paint one landscape; the movement only changes how it is filmed."""
+    still = decode(render(tmp_path, spec(prompt="a harbour at sunset"), "a"))
+    dolly = decode(render(tmp_path, spec(prompt="a harbour at sunset", camera_movement="super_dolly_out"), "b"))
+    assert psnr(still[0], dolly[0]) > 40

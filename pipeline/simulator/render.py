@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import math
 import os
-import queue
 import re
 import tempfile
-import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import av
 import numpy as np
+import numpy.typing as npt
 from av.video.frame import PictureType
 from PIL import Image, ImageOps
 
@@ -35,6 +36,7 @@ EXTENSIONS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
 STYLES = ("anime", "3d_animation", "clay", "comic", "cyberpunk")
 MOTION_MODES = ("normal", "fast")
 ENCODER_THREADS = 2  # fixed: x264 and libvpx output depends on the thread count
+F64 = npt.NDArray[np.float64]
 _RAMP = 0.1  # share of the clip over which looks fade in after, or out before, a given image
 
 
@@ -74,8 +76,8 @@ CAMERA: dict[str, Move] = {
     "hitchcock": (_smooth, lambda a: View(zoom=1 / (1 + 0.4 * a))),  # the subject stays put
     "left_follow": (_smooth, lambda a: View(zoom=1 + 0.08 * a, dx=-0.28 * a)),
     "right_follow": (_smooth, lambda a: View(zoom=1 + 0.08 * a, dx=0.28 * a)),
-    "pan_left": (_smooth, lambda a: View(dx=-0.25 * a, angle=-2 * a)),
-    "pan_right": (_smooth, lambda a: View(dx=0.25 * a, angle=2 * a)),
+    "pan_left": (_smooth, lambda a: View(zoom=1 + 0.04 * a, dx=-0.25 * a)),
+    "pan_right": (_smooth, lambda a: View(zoom=1 + 0.04 * a, dx=0.25 * a)),
     "fix_bg": (_smooth, lambda a: View()),  # a subject moves instead
 }
 _DRIFT: Move = (_smooth, lambda a: View(zoom=1 + 0.05 * a, dx=0.03 * a))  # no movement asked
@@ -110,14 +112,14 @@ class Tone:
                 _toward(x, chroma + self.shift_v, strength))
 
 
-def _toward(x: np.ndarray, target: np.ndarray, strength: float) -> U8:
+def _toward(x: F64, target: F64, strength: float) -> U8:
     return np.clip(np.round(x + (target - x) * strength), 0, 255).astype(np.uint8)
 
 
 STYLE_TONES = {
     "anime": Tone(contrast=1.1, levels=8, saturation=1.5),
     "3d_animation": Tone(contrast=1.2, saturation=1.15),
-    "clay": Tone(contrast=0.85, lift=8, levels=14, saturation=0.9, shift_u=-10, shift_v=12),
+    "clay": Tone(contrast=0.8, lift=10, levels=10, saturation=1.1, shift_u=-16, shift_v=14),
     "comic": Tone(contrast=1.3, levels=5, saturation=1.4, dots=True),
     "cyberpunk": Tone(contrast=1.2, lift=-10, saturation=1.3, shift_u=22, shift_v=18),
 }
@@ -387,7 +389,7 @@ def _apply_look(film: Film, beat: Beat, frame: FrameBuffer) -> None:
         tables = [new[old] for old, new in zip(tables, tone.tables(beat.strength, flash))]
         flash = 0.0
     for plane, table in zip(frame.planes, tables):
-        plane[...] = np.asarray(Image.fromarray(plane).point(table.tolist()))
+        np.take(table, plane, out=plane)
     if film.dots is not None:
         ink = film.dots if beat.strength >= 1 else _toward(
             np.full(1, 255.0), film.dots.astype(np.float64), beat.strength)
@@ -427,7 +429,7 @@ def _encode(film: Film, frames: Iterable[FrameBuffer], path: Path) -> None:
         box.mux(stream.encode(None))
 
 
-def _codec(spec: RenderSpec) -> str:
+def _codec(spec: RenderSpec) -> Literal["libvpx-vp9", "libx264"]:
     return "libvpx-vp9" if spec.output_format == "WEBM" else "libx264"
 
 
@@ -462,40 +464,11 @@ def _video_frame(frame: FrameBuffer, index: int, spec: RenderSpec) -> av.VideoFr
 T = TypeVar("T")
 
 
-def ahead(items: Iterator[T] | Iterable[T], depth: int = 4) -> Iterator[T]:
-    """Produce `items` on a worker thread, up to `depth` ahead of the consumer."""
-    slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(kind: str, value: object) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put((kind, value), timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not put("item", item):
-                    return
-            put("end", None)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put("error", exc)
-
-    worker = threading.Thread(target=work, name="render-frames", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                assert isinstance(value, BaseException)
-                raise value
-            yield value  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join()
+def ahead(items: Iterable[T], depth: int = 4) -> Iterator[T]:
+    """Produce `items` (never None) on a worker thread, up to `depth` ahead of the consumer."""
+    iterator = iter(items)
+    with ThreadPoolExecutor(max_workers=1) as worker:  # one worker: items come in order
+        pending = deque(worker.submit(next, iterator, None) for _ in range(depth))
+        while (item := pending.popleft().result()) is not None:
+            pending.append(worker.submit(next, iterator, None))
+            yield item

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 import av
 import numpy as np
@@ -34,7 +35,22 @@ def rgb_to_yuv(rgb: U8) -> tuple[U8, U8, U8]:
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     yuv = frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709,
                          dst_color_range=ColorRange.MPEG)
-    return split_planes(yuv.to_ndarray(), width, height)
+    return split_planes(cast(U8, yuv.to_ndarray()), width, height)
+
+
+_BT709 = np.array([[0.2126, 0.7152, 0.0722],
+                   [-0.2126 / 1.8556, -0.7152 / 1.8556, 0.5],
+                   [0.5, -0.7152 / 1.5748, -0.0722 / 1.5748]], np.float32)
+
+
+def small_rgb_to_yuv(rgb: U8) -> tuple[U8, U8, U8]:
+    """`rgb_to_yuv` in numpy: slow for frames, but free of swscale's set-up cost per size."""
+    height, width = rgb.shape[:2]
+    ypbpr = rgb.astype(np.float32) @ (_BT709.T / 255)
+    luma = (16 + 219 * ypbpr[..., 0] + 0.5).astype(np.uint8)
+    chroma = ypbpr[..., 1:].reshape(height // 2, 2, width // 2, 2, 2).mean(axis=(1, 3))
+    u, v = np.moveaxis((128 + 224 * chroma + 0.5).astype(np.uint8), 2, 0)
+    return luma, np.ascontiguousarray(u), np.ascontiguousarray(v)
 
 
 def split_planes(buf: U8, width: int, height: int) -> tuple[U8, U8, U8]:
@@ -67,9 +83,10 @@ class FrameBuffer:
     def mix(self, other: FrameBuffer, weight: float) -> None:
         """Move this frame `weight` (0..1) of the way towards `other`."""
         k = round(weight * 256)
-        mixed = self.buf.astype(np.uint16) * (256 - k) + other.buf.astype(np.uint16) * k
-        np.right_shift(mixed + 128, 8, out=mixed)
-        self.buf[...] = mixed
+        mixed = self.buf.astype(np.uint16) * (256 - k)
+        mixed += other.buf.astype(np.uint16) * k
+        mixed += 128
+        self.buf[...] = mixed >> 8
 
 
 @dataclass(frozen=True)
@@ -130,37 +147,34 @@ FINE_ZOOM = 0.7  # views zoomed out further sample the softened level, which doe
 class _Level:
     """A resampled copy of part of a canvas: `box` (canvas pixels) at `scale` pixels each."""
 
-    images: tuple[Image.Image, ...]
+    planes: tuple[U8, ...]
     box: Margins  # x0, y0, x1, y1
     scale: int
 
     @classmethod
     def fine(cls, images: Sequence[Image.Image], box: Margins) -> _Level:
         """Twice the resolution, bilinear: nearest lookups in it act as a cheap bilinear."""
-        return cls(tuple(_crop(image, box, sub).resize((2 * (box[2] - box[0]) // sub,
-                                                        2 * (box[3] - box[1]) // sub),
-                                                       Image.Resampling.BILINEAR)
+        def enlarge(image: Image.Image) -> Image.Image:
+            return image.resize((2 * image.width, 2 * image.height), Image.Resampling.BILINEAR)
+        return cls(tuple(np.asarray(enlarge(_crop(image, box, sub)))
                          for image, sub in zip(images, (1, 2, 2))), box, 2)
 
     @classmethod
     def soft(cls, images: Sequence[Image.Image], box: Margins) -> _Level:
         """The same resolution with detail above half its frequency removed."""
-        return cls(tuple(_soften(_crop(image, box, sub)) for image, sub in zip(images, (1, 2, 2))),
-                   box, 1)
+        def soften(image: Image.Image) -> Image.Image:
+            return image.reduce(2).resize(image.size, Image.Resampling.BILINEAR)
+        return cls(tuple(np.asarray(soften(_crop(image, box, sub)))
+                         for image, sub in zip(images, (1, 2, 2))), box, 1)
 
     def sample(self, coeffs: tuple[float, ...], origin: tuple[int, int], frame: FrameBuffer) -> None:
-        for image, out, sub in zip(self.images, frame.planes, (1, 2, 2)):
+        for plane, out, sub in zip(self.planes, frame.planes, (1, 2, 2)):
             offset = ((origin[0] - self.box[0]) / sub, (origin[1] - self.box[1]) / sub)
-            plane = _plane_coeffs(coeffs, sub, offset, self.scale)
-            _sample_plane(image, plane, out)
+            _sample_plane(plane, _plane_coeffs(coeffs, sub, offset, self.scale), out)
 
 
 def _crop(image: Image.Image, box: Margins, sub: int) -> Image.Image:
     return image.crop((box[0] // sub, box[1] // sub, box[2] // sub, box[3] // sub))
-
-
-def _soften(image: Image.Image) -> Image.Image:
-    return image.reduce(2).resize(image.size, Image.Resampling.BILINEAR)
 
 
 @dataclass(frozen=True)
@@ -223,16 +237,25 @@ def _plane_coeffs(coeffs: tuple[float, ...], sub: int, offset: tuple[float, floa
             scale * d, scale * e, scale * (f / sub + offset[1]))
 
 
-def _sample_plane(image: Image.Image, coeffs: tuple[float, ...], out: U8) -> None:
+def _sample_plane(plane: U8, coeffs: tuple[float, ...], out: U8) -> None:
     """Fill `out` with nearest lookups of the plane points the coefficients map it to."""
     a, b, c, d, e, f = coeffs
     height, width = out.shape
-    nearest = Image.Resampling.NEAREST
     if b != 0:  # a turning camera
-        moved = image.transform((width, height), Image.Transform.AFFINE, coeffs, resample=nearest)
-    else:
-        moved = image.resize((width, height), nearest, box=(c, f, c + a * width, f + e * height))
-    out[...] = np.asarray(moved)
+        moved = Image.fromarray(plane).transform((width, height), Image.Transform.AFFINE, coeffs,
+                                                 resample=Image.Resampling.NEAREST)
+        out[...] = np.asarray(moved)
+        return
+    rows = _lookups(f, e, height, plane.shape[0])
+    cols = _lookups(c, a, width, plane.shape[1])
+    first, last = int(cols[0]), int(cols[-1])
+    np.take(plane[rows, first:last + 1], cols - first, axis=1, out=out)
+
+
+def _lookups(start: float, step: float, count: int, limit: int) -> npt.NDArray[np.intp]:
+    """Which source pixel each output pixel's centre falls in, along one axis."""
+    centres: npt.NDArray[np.float64] = start + step * (np.arange(count) + 0.5)
+    return np.clip(centres, 0, limit - 1).astype(np.intp)
 
 
 @dataclass(frozen=True)
@@ -281,7 +304,7 @@ class Sprite:
                                   self.rgba.height + self.rgba.height % 2))
         even.paste(self.rgba)
         alpha = even.getchannel("A")
-        yuv = rgb_to_yuv(np.asarray(even.convert("RGB")))
+        yuv = small_rgb_to_yuv(np.asarray(even.convert("RGB")))
         return (*(Image.fromarray(p) for p in yuv), alpha, alpha.reduce(2))
 
     def layers(self, scale: float) -> tuple[_Layer, ...]:
@@ -342,7 +365,8 @@ class Flight:
 def caption(text: str, height: int) -> Sprite:
     """Small light text on a dark translucent band."""
     font = ImageFont.load_default(size=max(10, round(height / 45)))
-    left, top, right, bottom = font.getbbox(text)
+    left, top, right, bottom = (math.floor(v) if i < 2 else math.ceil(v)
+                                for i, v in enumerate(font.getbbox(text)))
     pad = max(3, round(height / 150))
     size = (right - left + 2 * pad, bottom - top + 2 * pad)
     rgb, alpha = Image.new("RGB", size, (0, 0, 0)), Image.new("L", size, 150)
@@ -394,6 +418,7 @@ MOOD_WORDS = {
     "sunset": ("sunset", "dusk", "evening", "golden"),
     "dawn": ("dawn", "sunrise", "morning"),
     "overcast": ("rain", "rainy", "storm", "fog", "mist", "misty", "cloudy", "grey", "gray"),
+    "day": ("day", "noon", "sunny", "summer", "bright"),
 }
 LANDS: dict[str, tuple[float, float, float]] = {  # land -> hue, saturation, value
     "hills": (0.28, 0.55, 0.55), "sea": (0.33, 0.35, 0.35), "city": (0.62, 0.2, 0.4),
@@ -403,9 +428,10 @@ LAND_WORDS = {
     "sea": ("sea", "ocean", "lake", "beach", "coast", "harbor", "harbour", "lighthouse",
             "river", "water", "boat", "island", "waves"),
     "city": ("city", "street", "town", "neon", "building", "buildings", "skyline", "downtown"),
-    "mountains": ("mountain", "mountains", "peak", "snow", "alps", "cliff", "valley"),
+    "mountains": ("mountain", "mountains", "peak", "peaks", "snow", "snowy", "alps", "cliff"),
     "desert": ("desert", "dune", "dunes", "sand", "canyon"),
     "forest": ("forest", "tree", "trees", "wood", "woods", "jungle", "pine"),
+    "hills": ("hill", "hills", "meadow", "field", "fields", "countryside", "farm", "valley"),
 }
 
 
@@ -475,8 +501,8 @@ class _Painter:
         height = np.maximum(self.horizon_y - rows, 0) / self.horizon_y
         t = np.tanh(1.6 * height) / math.tanh(1.6)  # 1 at the frame's top, easing off above
         column = np.array(horizon, np.float32) + np.outer(t, np.subtract(top, horizon))
-        self.column = np.clip(column, 0, 255).astype(np.uint8)
-        self.image.paste(Image.fromarray(np.repeat(self.column[:, None, :], self.size[0], axis=1)))
+        band = np.clip(column, 0, 255).astype(np.uint8)[:, None, :]
+        self.image.paste(Image.fromarray(np.repeat(band, self.size[0], axis=1)))
 
     def light(self, colour: Rgb, night: bool, hazy: bool) -> None:
         x, y = self.sun[0] + self.left, self.sun[1] + self.top
@@ -485,9 +511,11 @@ class _Painter:
             self._stars()
         self._glow(x, y, r, colour, 0.25 if hazy else 0.6)
         self.draw.ellipse((x - r, y - r, x + r, y + r), fill=_mix(colour, (200, 200, 200), 0.3 * hazy))
-        if night:  # a crescent: the sky covers most of the disc
-            r_, g_, b_ = self.column[min(max(round(y), 0), self.size[1] - 1)].tolist()
-            self.draw.ellipse((x - 0.6 * r, y - 1.1 * r, x + 1.4 * r, y + 0.9 * r), fill=(r_, g_, b_))
+        if night:  # the moon's seas
+            shade = _mix(colour, (120, 120, 130), 0.35)
+            for dx, dy, k in ((-0.3, -0.2, 0.3), (0.25, 0.1, 0.22), (-0.1, 0.35, 0.18)):
+                cx, cy, cr = x + dx * r, y + dy * r, k * r
+                self.draw.ellipse((cx - cr, cy - cr, cx + cr, cy + cr), fill=shade)
 
     def _glow(self, x: float, y: float, r: float, colour: Rgb, strength: float) -> None:
         reach = 6 * r
@@ -537,7 +565,7 @@ class _Painter:
             self._trees(y, amp, colour)
 
     def _ridge(self, y: float, amp: float, sharp: bool) -> list[tuple[float, float]]:
-        xs = np.arange(-self.left, self.size[0] - self.left + 8, 8, dtype=np.float64)
+        xs = np.arange(-self.left // 8 * 8, self.size[0] - self.left + 8, 8, dtype=np.float64)
         freq = self.rng.uniform(0.6, 1.4, 3) * np.array([2.0, 5.0, 11.0]) * np.pi / self.width
         phase = self.rng.uniform(0, 2 * np.pi, 3)
         wave = np.sin(np.outer(xs, freq) + phase)
@@ -572,17 +600,18 @@ class _Painter:
             x += span + self.width * self.rng.uniform(0.0, 0.01)
 
     def _water(self, sky: Rgb) -> None:
-        deep = _mix(sky, (10, 30, 60), 0.6)
+        near, deep = _mix(sky, (10, 30, 60), 0.2), _mix(sky, (10, 30, 60), 0.6)
         top = round(self.horizon_y + self.top)
-        rows = max(1, self.size[1] - top)
-        t = np.linspace(0, 1, rows, dtype=np.float32)[:, None]
-        column = np.array(_mix(sky, deep, 0.3), np.float32) + t * np.subtract(deep, _mix(sky, deep, 0.3))
-        band = np.repeat(column.astype(np.uint8)[:, None, :], self.size[0], axis=1)
-        self.image.paste(Image.fromarray(band), (0, top))
-        x = self.sun[0] + self.left
-        for row in range(0, rows, max(3, self.height // 120)):
-            half = self.height * 0.05 * (1 - row / rows) * self.rng.uniform(0.4, 1.0)
-            self.draw.line((x - half, top + row, x + half, top + row), fill=_mix(sky, (255, 240, 200), 0.5))
+        rows = np.arange(max(1, self.size[1] - top), dtype=np.float32)[:, None]
+        t = np.minimum(rows / (self.height - self.horizon_y), 1.5)
+        band = np.clip(np.array(near, np.float32) + t * np.subtract(deep, near), 0, 255)
+        band = band.astype(np.uint8)
+        self.image.paste(Image.fromarray(np.repeat(band[:, None, :], self.size[0], axis=1)), (0, top))
+        x, depth = self.sun[0] + self.left, self.height - self.horizon_y  # the sun's reflection
+        for row in range(0, round(depth), max(3, self.height // 120)):
+            half = self.height * 0.05 * (1 - row / depth) * self.rng.uniform(0.4, 1.0)
+            glint = _mix(sky, (255, 240, 200), 0.5)
+            self.draw.line((x - half, top + row, x + half, top + row), fill=glint)
 
     def flights(self, mood: str, sky: Rgb) -> list[Flight]:
         """Clouds drifting and, by day, a few birds."""
