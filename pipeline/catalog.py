@@ -278,7 +278,7 @@ def translate_error(error: ValidationError) -> Violation:
     path: JsonPath = tuple(error.absolute_path)
     validator = str(error.validator)
     custom = error.schema.get("x-message") if isinstance(error.schema, dict) else None
-    if custom and validator in ("anyOf", "oneOf", "not", "false", "pattern"):
+    if custom and validator in ("anyOf", "oneOf", "not", "false", "pattern", "type"):
         return Violation(path, str(custom), f"invalid{_cap(_last_key(path))}", _dotted(path))
     if validator == "required":
         missing = str(error.message).split("'")[1] if "'" in error.message else ""
