@@ -129,6 +129,8 @@ class _Builder:
         self.doc.values[path] = _loc(self.doc, node)
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
+        if node.tag not in (_MAP, _SEQ):
+            self.unsupported_tag(node)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.MappingNode)
@@ -185,11 +187,21 @@ class _Builder:
         if trap is not None:
             self.problems.append(self.problem_at(node, trap[0], trap[1]))
             return node.value
+        construct = _CONSTRUCTOR.yaml_constructors.get(node.tag)
+        if construct is None:
+            self.unsupported_tag(node)
+            return node.value
         try:
-            return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
-        except (ConstructorError, KeyError, ValueError) as exc:
+            return construct(_CONSTRUCTOR, node)
+        except (ConstructorError, ValueError) as exc:
             self.problems.append(self.problem_at(node, f"cannot read value: {exc}"))
             return node.value
+
+    def unsupported_tag(self, node: yaml.Node) -> None:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        self.problems.append(self.problem_at(
+            node, f"unsupported YAML tag {tag}", "remove the tag: a storyboard holds plain text, "
+            "numbers, booleans, lists and mappings"))
 
     def problem_at(self, node: yaml.Node, message: str, hint: str | None = None) -> Problem:
         loc = _loc(self.doc, node)

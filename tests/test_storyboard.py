@@ -570,3 +570,12 @@ def test_request_checks_shared_by_shape_report_exactly_what_a_fresh_check_does()
     for request in requests[:2]:
         fresh.check_request(request)
     assert len(fresh.shapes.memo) == 1  # the two valid requests differ only in free fields
+
+
+@pytest.mark.parametrize("value", ["!!python/object:os.system ls", "!!set {a, b}", "!custom x"])
+def test_a_yaml_tag_beyond_plain_values_is_refused(value: str) -> None:
+    with pytest.raises(StoryboardError) as caught:
+        parse_document(HEAD + f"vars:\n  keeper: {value}\n", "b.yaml")
+    (problem,) = caught.value.problems
+    assert problem.message.startswith("unsupported YAML tag ")
+    assert problem.location == Location("b.yaml", 4, 11)
