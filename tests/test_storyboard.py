@@ -579,3 +579,22 @@ def test_a_yaml_tag_beyond_plain_values_is_refused(value: str) -> None:
     (problem,) = caught.value.problems
     assert problem.message.startswith("unsupported YAML tag ")
     assert problem.location == Location("b.yaml", 4, 11)
+
+
+# Graph
+
+
+def test_independent_shots_share_a_layer_and_the_critical_path_is_the_longest_chain(
+        write_board: WriteBoard) -> None:
+    path = write_board(HEAD + """\
+shots:
+  a: {positivePrompt: dawn sky}
+  d: {positivePrompt: dusk sky}
+  e: {from: d, positivePrompt: dusk sea}
+  b: {from: a, positivePrompt: dawn sea}
+  c: {from: b, positivePrompt: dawn shore}
+""")
+    result = compiled(path)
+    assert result.plan.layers == (("a", "d"), ("e", "b"), ("c",))
+    assert result.plan.critical_path == ("a", "b", "c")
+    assert result.graph.remaining == {"a": 3, "b": 2, "c": 1, "d": 2, "e": 1}
