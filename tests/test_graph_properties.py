@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pipeline.compile import compile_storyboard
 from pipeline.errors import StoryboardError
 
-SETTINGS = settings(max_examples=60, deadline=None,
+SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 FRAMES = st.sampled_from(["first", "last", 0, -1, 12])
 
