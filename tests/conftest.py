@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "data"
-EXAMPLES = Path(__file__).parent.parent / "examples"
-
 WriteBoard = Callable[..., Path]
 
 
