@@ -1,15 +1,180 @@
-"""Crash safety: what a resumed run relies on to make the same film as an uninterrupted one."""
+"""Crash safety end to end: `storyreel run` killed with SIGKILL at random moments, 20 times,
+each followed by a resume, against a `storyreel simulate` server with latency.
+
+The film that finally comes out must be byte-identical to the film of a run that was never
+interrupted (its own folder, its own fresh simulator), and the simulator must have accepted
+one task per shot identity and rendered every video exactly once: nothing paid for twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import random
+import sqlite3
+import time
 import uuid
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
 
 from pipeline.api import RunwareClient
 from pipeline.simulator.app import SimulatorConfig, simulator_transport
 from pipeline.simulator.faults import result_latencies
+from support_processes import API_KEY, Finished, LiveRun, Simulator, run_to_end, simulator
+from support_storyboards import BoardShape, ShotShape, write_storyboard
 
-API_KEY = "test-key"
+KILLS = 20
+LATENCY = (0.3, 1.0)
+
+# A chain with `from` (a -> b -> c -> d -> e), fans (b -> c and b -> f; g -> h), two takes
+# with pick 2 (b, so its children start from take 2), a shot outside the film (f) and a
+# crossfade film.
+BOARD = BoardShape(
+    shots=(ShotShape("a", None), ShotShape("b", "a", takes=2, pick=2), ShotShape("c", "b"),
+           ShotShape("d", "c"), ShotShape("e", "d"), ShotShape("f", "b"),
+           ShotShape("g", None), ShotShape("h", "g")),
+    film=("a", "b", "c", "d", "e", "g", "h"),
+    crossfade=0.5,
+)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def journal_rows(folder: Path) -> list[tuple[str, str, str]]:
+    """(identity, taskUUID, state) of every task the journal holds."""
+    with closing(sqlite3.connect(folder / ".storyreel" / "journal.sqlite")) as db:
+        rows: list[tuple[str, str, str]] = db.execute(
+            "SELECT identity, task_uuid, state FROM tasks ORDER BY rowid").fetchall()
+    return rows
+
+
+def picked(summary: dict[str, Any]) -> dict[str, str]:
+    """Shot id -> sha256 of its picked take."""
+    return {s["id"]: sha256(Path(s["path"])) for s in summary["shots"]}
+
+
+def assert_each_identity_made_once(sim: Simulator, summary: dict[str, Any],
+                                   folder: Path) -> None:
+    stats = sim.stats()
+    tasks = {s["taskUUID"] for s in summary["shots"]}
+    assert stats["tasks_accepted"] == len(tasks) == len(BOARD.shots)
+    assert stats["generations"] == BOARD.results
+    assert set(stats["generations_by_video"].values()) == {1}
+    rows = journal_rows(folder)
+    # One task per identity, and it is the task whose takes the run used.
+    assert len({identity for identity, _, _ in rows}) == len(rows) == len(BOARD.shots)
+    assert {task for _, task, _ in rows} == tasks
+    assert {t["taskUUID"] for t in sim.tasks()} == tasks
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The uninterrupted run, how long it took, and how long a run takes to do nothing."""
+
+    finished: Finished
+    duration: float
+    startup: float
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The same storyboard run once, start to end, on a fresh simulator; then run again."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    story = write_storyboard(folder / "film", BOARD)
+    with simulator(folder / "simulator", latency=LATENCY) as sim:
+        started = time.monotonic()
+        finished = run_to_end(story, sim.env(), ["--backend", "runware"])
+        duration = time.monotonic() - started
+        assert finished.code == 0, finished.stderr
+        assert_each_identity_made_once(sim, finished.summary, story.parent)
+        started = time.monotonic()
+        again = run_to_end(story, sim.env(), ["--backend", "runware"])
+        startup = time.monotonic() - started
+        assert again.code == 0 and again.summary["requests"] == {}, again.stderr
+    return Reference(finished, duration, startup)
+
+
+def kill_delays(reference: Reference, seed: int = 20) -> list[float]:
+    """Seconds from a run's first line (it has compiled the storyboard) to its kill: random,
+    within a fifth of the work an uninterrupted run does, so that most rounds get a little
+    further than the one before and the kills land in every phase of a run in turn."""
+    rng = random.Random(seed)
+    work = max(reference.duration - reference.startup, 1.0)
+    return [rng.uniform(0, 0.2 * work) for _ in range(KILLS)]
+
+
+@pytest.mark.slow
+def test_a_run_killed_twenty_times_makes_the_same_film_and_pays_each_shot_once(
+        tmp_path: Path, uninterrupted: Reference) -> None:
+    story = write_storyboard(tmp_path / "film", BOARD)
+    log = (tmp_path / "runs.log").open("wb")
+    try:
+        with simulator(tmp_path / "simulator", latency=LATENCY) as sim:
+            running = [kill_after(story, sim, delay, log) for delay in kill_delays(uninterrupted)]
+            print(f"{sum(running)} of {KILLS} kills hit a running process; "
+                  f"{sim.stats()['conflicts']} tasks resent were already there")
+            final = run_to_end(story, sim.env(), ["--backend", "runware"])
+            assert final.code == 0, final.stderr
+            assert_each_identity_made_once(sim, final.summary, story.parent)
+    finally:
+        log.close()
+    reference = uninterrupted.finished.summary
+    assert picked(final.summary) == picked(reference)
+    film = Path(final.summary["films"][0]["path"])
+    assert sha256(film) == sha256(Path(reference["films"][0]["path"]))
+
+
+def kill_after(story: Path, sim: Simulator, delay: float, log: IO[bytes]) -> bool:
+    """Start a run, SIGKILL it `delay` seconds after its first line; whether it was still
+    running then."""
+    run = LiveRun(story, sim.env(), ["--backend", "runware"], log)
+    try:
+        run.spoke.wait(60)
+        time.sleep(delay)
+    finally:
+        running = run.kill()
+    return running
+
+
+@pytest.mark.slow
+def test_a_simulator_killed_and_restarted_mid_run_loses_nothing_and_makes_nothing_twice(
+        tmp_path: Path, uninterrupted: Reference) -> None:
+    """The server side of a crash: the run rides out three SIGKILLs of the simulator (each
+    restarted on the same port and state folder) and every task and video exists once."""
+    story = write_storyboard(tmp_path / "film", BOARD)
+    state = tmp_path / "simulator"
+    rng = random.Random(3)
+    log = (tmp_path / "run.log").open("wb")
+    try:
+        with ExitStack() as servers:
+            sim = servers.enter_context(simulator(state, latency=LATENCY))
+            run = LiveRun(story, sim.env(), ["--backend", "runware"], log)
+            try:
+                run.spoke.wait(60)
+                for _ in range(3):
+                    time.sleep(rng.uniform(0.1, 0.3) * uninterrupted.duration)
+                    sim.process.kill()
+                    servers.close()
+                    sim = servers.enter_context(simulator(state, latency=LATENCY, port=sim.port))
+                code = run.process.wait(120)
+            finally:
+                run.kill()
+    finally:
+        log.close()
+    assert code == 0, (tmp_path / "run.log").read_text()
+    assert len(list((state / "tasks").glob("*.json"))) == len(BOARD.shots)
+    assert len(list((state / "videos").glob("*.mp4"))) == BOARD.results
+    assert len(journal_rows(story.parent)) == len(BOARD.shots)
+    film = story.parent / "story.mp4"
+    assert sha256(film) == sha256(Path(uninterrupted.finished.summary["films"][0]["path"]))
+
+
 # -- take order: `pick` must name the same video whenever the polls happened to fall ------
 
 
