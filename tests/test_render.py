@@ -33,6 +33,21 @@ def picture(seed: int, size: tuple[int, int] = (800, 500)) -> Image.Image:
     return Image.fromarray(np.clip(blurred, 0, 255).astype(np.uint8))
 
 
+def detailed(seed: int, size: tuple[int, int] = (640, 360)) -> Image.Image:
+    """Texture at every scale (1/f noise), as hard on the encoder as a busy photo."""
+    rng = np.random.default_rng(seed)
+    h, w = size[1], size[0]
+    radius = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :])
+    radius[0, 0] = 1.0
+    channels = []
+    for _ in range(3):
+        noise = np.fft.ifft2(rng.normal(size=(h, w)) / radius).real
+        channels.append((noise - noise.mean()) / noise.std())
+    luma, a, b = channels
+    rgb = luma[..., None] * 40 + np.stack([a, b, -a - b], axis=2) * 10 + 128
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+
+
 def spec(**changes: Any) -> RenderSpec:
     fields: dict[str, Any] = {"width": 640, "height": 360, "duration": 5, "seed": 7,
                               "prompt": "a red lighthouse on a cliff at sunset"}
@@ -124,9 +139,10 @@ def test_given_endpoints_carry_no_caption_style_or_effect(tmp_path: Path) -> Non
     assert psnr(frames[60][corner], frames[0][corner]) < 25
 
 
-def test_endpoints_survive_the_lowest_quality(tmp_path: Path) -> None:
-    first, last = picture(5), picture(6)
-    request = spec(first_frame=first, last_frame=last, quality=20)
+@pytest.mark.parametrize("fmt", ["MP4", "WEBM"])
+def test_endpoints_survive_the_lowest_quality(tmp_path: Path, fmt: str) -> None:
+    first, last = detailed(5), detailed(6)
+    request = spec(first_frame=first, last_frame=last, quality=20, output_format=fmt)
     frames = decode(render(tmp_path, request))
     assert psnr(frames[0], fitted(first, request)) > 30
     assert psnr(frames[-1], fitted(last, request)) > 30

@@ -18,8 +18,9 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -29,8 +30,8 @@ import numpy.typing as npt
 from av.video.frame import PictureType
 from PIL import Image, ImageOps
 
-from .scene import (U8, Canvas, Flight, FrameBuffer, Sprite, View, caption, cutout, margins,
-                    paint_scene, rgb_to_yuv, subject)
+from .scene import (U8, Canvas, Flight, FrameBuffer, Sprite, Tables, View, caption, cutout,
+                    margins, paint_scene, rgb_to_yuv, subject)
 
 EXTENSIONS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
 STYLES = ("anime", "3d_animation", "clay", "comic", "cyberpunk")
@@ -291,13 +292,29 @@ def _strength(t: float, first: bool, last: bool) -> float:
 
 
 @dataclass(frozen=True)
-class Film:
-    spec: RenderSpec
-    beats: list[Beat]
+class Stage:
+    """What the camera films, in one colouring: the canvases and the sprites over them."""
+
     main: Canvas
     end: Canvas | None
     flights: tuple[Flight, ...]
     still: Sprite | None  # a subject that keeps its size (dolly zoom)
+
+    def recoloured(self, tables: Tables) -> Stage:
+        return Stage(self.main.recoloured(tables),
+                     self.end.recoloured(tables) if self.end else None,
+                     tuple(replace(f, sprite=f.sprite.recoloured(tables)) for f in self.flights),
+                     self.still.recoloured(tables) if self.still else None)
+
+
+@dataclass(frozen=True)
+class Film:
+    """Everything a clip's frames are composed from, built once."""
+
+    spec: RenderSpec
+    beats: list[Beat]
+    stage: Stage
+    toned: Stage | None  # the stage with the look at full strength, when there is a look
     label: Sprite
     tones: tuple[Tone, ...]
     flashes: float
@@ -306,29 +323,34 @@ class Film:
 
 def make_film(spec: RenderSpec) -> Film:
     beats = make_beats(spec)
+    stage = _make_stage(spec, [beat.view for beat in beats])
+    effect = EFFECTS.get(spec.effect or "")
+    tones = tuple(t for t in (STYLE_TONES.get(spec.style or ""), effect and effect.tone) if t)
+    return Film(spec, beats, stage, stage.recoloured(_tables(tones, 64, 0)) if tones else None,
+                caption(_caption_text(spec), spec.height), tones,
+                effect.flashes if effect else 0.0,
+                _dots(spec.width, spec.height) if spec.style == "comic" else None)
+
+
+def _make_stage(spec: RenderSpec, views: list[View]) -> Stage:
     w, h = spec.width, spec.height
-    views = [beat.view for beat in beats]
     margin = margins(views, w, h)
-    first = fit_image(spec.first_frame, w, h) if spec.first_frame is not None else None
     flights: tuple[Flight, ...] = ()
-    if first is None:
+    if spec.first_frame is None:
         scene = paint_scene(spec.prompt, spec.seed, w, h, margin)
         main = Canvas.build(rgb_to_yuv(scene.rgb), margin, views)
         first = scene.rgb[margin[1]:margin[1] + h, margin[0]:margin[0] + w]
         flights = scene.flights
     else:
+        first = fit_image(spec.first_frame, w, h)
         main = Canvas.mirrored(first, margin, views)
     end = None
     if spec.last_frame is not None:
         end = Canvas.mirrored(fit_image(spec.last_frame, w, h), margin, views)
     if spec.camera_movement == "fix_bg":
         flights += (subject(spec.seed, w, h, spec.duration),)
-    effect = EFFECTS.get(spec.effect or "")
-    tones = tuple(t for t in (STYLE_TONES.get(spec.style or ""), effect and effect.tone) if t)
-    return Film(spec, beats, main, end, flights,
-                cutout(first) if spec.camera_movement == "hitchcock" else None,
-                caption(_caption_text(spec), h), tones, effect.flashes if effect else 0.0,
-                _dots(w, h) if spec.style == "comic" else None)
+    still = cutout(first) if spec.camera_movement == "hitchcock" else None
+    return Stage(main, end, flights, still)
 
 
 def _caption_text(spec: RenderSpec) -> str:
@@ -349,16 +371,22 @@ def _dots(width: int, height: int) -> U8:
 def compose(film: Film, beat: Beat) -> FrameBuffer:
     """The frame a beat describes, ready for the encoder."""
     frame = FrameBuffer.new(film.spec.width, film.spec.height)
-    if film.end is not None and beat.dissolve >= 1:
-        film.end.sample(beat.view, frame)
+    flash = _flash(film, beat)
+    toned = film.toned is not None and beat.strength >= 1 and not flash
+    stage = film.toned if toned and film.toned else film.stage
+    if stage.end is not None and beat.dissolve >= 1:
+        stage.end.sample(beat.view, frame)
     else:
-        film.main.sample(beat.view, frame)
-        _add_sprites(film, beat, frame)
-        if film.end is not None and beat.dissolve > 0:
+        stage.main.sample(beat.view, frame)
+        _add_sprites(film, stage, beat, frame)
+        if stage.end is not None and beat.dissolve > 0:
             other = FrameBuffer.new(*frame.size)
-            film.end.sample(beat.view, other)
+            stage.end.sample(beat.view, other)
             frame.mix(other, beat.dissolve)
-    _apply_look(film, beat, frame)
+    if not toned:
+        _apply_look(film.tones, beat.strength, flash, frame)
+    if film.dots is not None and beat.strength > 0:
+        _apply_dots(film.dots, beat.strength, frame)
     if beat.caption:
         width, height = frame.size
         label_w, label_h = film.label.size()
@@ -367,33 +395,46 @@ def compose(film: Film, beat: Beat) -> FrameBuffer:
     return frame
 
 
-def _add_sprites(film: Film, beat: Beat, frame: FrameBuffer) -> None:
+def _add_sprites(film: Film, stage: Stage, beat: Beat, frame: FrameBuffer) -> None:
     width, height = frame.size
-    if film.still is not None:
-        film.still.paste(frame, (width / 2, height / 2))
+    if stage.still is not None:
+        stage.still.paste(frame, (width / 2, height / 2))
     fade = beat.strength if film.spec.first_frame is not None else 1.0
-    for flight in film.flights:
+    for flight in stage.flights:
         x, y = flight.at(beat.seconds)
         centre = beat.view.to_screen(x, y, width, height)
         flight.sprite.paste(frame, centre, beat.view.zoom, fade)
 
 
-def _apply_look(film: Film, beat: Beat, frame: FrameBuffer) -> None:
-    flash = 0.0
-    if film.flashes:
-        flash = 0.6 * max(0.0, 1 - (beat.seconds * film.flashes % 1) * 6) * beat.strength
-    if beat.strength <= 0 or not (film.tones or flash):
+def _flash(film: Film, beat: Beat) -> float:
+    """How far towards white an effect's flash takes this frame."""
+    if not film.flashes:
+        return 0.0
+    return 0.6 * max(0.0, 1 - (beat.seconds * film.flashes % 1) * 6) * beat.strength
+
+
+def _apply_look(tones: tuple[Tone, ...], strength: float, flash: float, frame: FrameBuffer) -> None:
+    if strength <= 0 or not (tones or flash):
         return
-    tables = [np.arange(256, dtype=np.uint8)] * 3
-    for tone in film.tones:
-        tables = [new[old] for old, new in zip(tables, tone.tables(beat.strength, flash))]
-        flash = 0.0
-    for plane, table in zip(frame.planes, tables):
-        np.take(table, plane, out=plane)
-    if film.dots is not None:
-        ink = film.dots if beat.strength >= 1 else _toward(
-            np.full(1, 255.0), film.dots.astype(np.float64), beat.strength)
-        np.minimum(frame.planes[0], ink, out=frame.planes[0])
+    for plane, table in zip(frame.planes, _tables(tones, round(strength * 64), round(flash * 64))):
+        if table is not None:
+            np.take(table, plane, out=plane)
+
+
+def _apply_dots(dots: U8, strength: float, frame: FrameBuffer) -> None:
+    ink = dots if strength >= 1 else _toward(np.full(1, 255.0), dots.astype(np.float64), strength)
+    np.minimum(frame.planes[0], ink, out=frame.planes[0])
+
+
+@lru_cache(maxsize=256)
+def _tables(tones: tuple[Tone, ...], strength: int, flash: int) -> Tables:
+    """The tones' lookup tables chained, at strength and flash in 64ths; None: unchanged."""
+    identity = np.arange(256, dtype=np.uint8)
+    tables = [identity] * 3
+    for tone in tones:
+        tables = [new[old] for old, new in zip(tables, tone.tables(strength / 64, flash / 64))]
+        flash = 0
+    return tuple(None if np.array_equal(t, identity) else t for t in tables)
 
 
 # -- encoding ------------------------------------------------------------------------------
@@ -434,11 +475,18 @@ def _codec(spec: RenderSpec) -> Literal["libvpx-vp9", "libx264"]:
 
 
 def _codec_options(spec: RenderSpec) -> dict[str, str]:
-    """Fast presets; quality 20..99 maps to x264 CRF 41..13 or VP9 CRF 50..11."""
-    if spec.output_format == "WEBM":
-        crf = round(60 - 0.5 * spec.quality)
+    """Fast settings, with quality 20..99 as a constant-quality factor (CRF).
+
+    x264 CRF 40..16 (quality 95, the default, is 18), VP9 CRF 47..23. Given frame images
+    cap the CRF (x264 23, VP9 32) so that even detailed pictures come back above 30 dB PSNR.
+    """
+    webm = spec.output_format == "WEBM"
+    crf = round((53 if webm else 46) - 0.3 * spec.quality)
+    if spec.first_frame is not None or spec.last_frame is not None:
+        crf = min(crf, 32 if webm else 23)
+    if webm:
         return {"deadline": "realtime", "cpu-used": "8", "row-mt": "1", "crf": str(crf), "b": "0"}
-    return {"preset": "ultrafast", "crf": str(round(48 - 0.36 * spec.quality))}
+    return {"preset": "ultrafast", "crf": str(crf)}
 
 
 def _configure(ctx: av.VideoCodecContext, spec: RenderSpec) -> None:

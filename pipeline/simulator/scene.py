@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 U8 = npt.NDArray[np.uint8]
 Rgb = tuple[int, int, int]
 Margins = tuple[int, int, int, int]  # left, top, right, bottom, all even
+Tables = tuple[U8 | None, ...]  # lookup tables for Y, U and V; None leaves a plane unchanged
 
 
 def rgb_to_yuv(rgb: U8) -> tuple[U8, U8, U8]:
@@ -167,10 +168,19 @@ class _Level:
         return cls(tuple(np.asarray(soften(_crop(image, box, sub)))
                          for image, sub in zip(images, (1, 2, 2))), box, 1)
 
+    def recoloured(self, tables: Tables) -> _Level:
+        return _Level(recolour(self.planes, tables), self.box, self.scale)
+
     def sample(self, coeffs: tuple[float, ...], origin: tuple[int, int], frame: FrameBuffer) -> None:
         for plane, out, sub in zip(self.planes, frame.planes, (1, 2, 2)):
             offset = ((origin[0] - self.box[0]) / sub, (origin[1] - self.box[1]) / sub)
             _sample_plane(plane, _plane_coeffs(coeffs, sub, offset, self.scale), out)
+
+
+def recolour(planes: Sequence[U8], tables: Tables) -> tuple[U8, U8, U8]:
+    """The planes passed through their lookup tables."""
+    y, u, v = (p if t is None else np.take(t, p) for p, t in zip(planes, tables))
+    return y, u, v
 
 
 def _crop(image: Image.Image, box: Margins, sub: int) -> Image.Image:
@@ -195,7 +205,7 @@ class Canvas:
               views: Sequence[View]) -> Canvas:
         """A canvas of `planes`, with the levels that `views` will need."""
         images = [Image.fromarray(p) for p in planes]
-        near = [v for v in views if v.zoom >= FINE_ZOOM and v != View()]
+        near = [v for v in views if v.zoom >= FINE_ZOOM and v.angle == 0 and v != View()]
         far = [v for v in views if v.zoom < FINE_ZOOM]
         fine = _Level.fine(images, _seen(near, margin, planes[0].shape)) if near else None
         soft = _Level.soft(images, _seen(far, margin, planes[0].shape)) if far else None
@@ -209,6 +219,12 @@ class Canvas:
                        for p, s in zip(rgb_to_yuv(rgb), (1, 2, 2)))
         return cls.build((planes[0], planes[1], planes[2]), margin, views)
 
+    def recoloured(self, tables: Tables) -> Canvas:
+        fine, soft = self.levels
+        return Canvas(recolour(self.planes, tables), self.left, self.top,
+                      (fine.recoloured(tables) if fine else None,
+                       soft.recoloured(tables) if soft else None))
+
     def sample(self, view: View, frame: FrameBuffer) -> None:
         width, height = frame.size
         if view == View():
@@ -216,7 +232,12 @@ class Canvas:
                 x, y = self.left // sub, self.top // sub
                 out[...] = plane[y:y + out.shape[0], x:x + out.shape[1]]
             return
-        level = self.levels[0] if view.zoom >= FINE_ZOOM else self.levels[1]
+        if view.zoom < FINE_ZOOM:
+            level = self.levels[1]
+        elif view.angle == 0:
+            level = self.levels[0]
+        else:  # turning: the enlarged level would cost twice the memory traffic
+            level = _Level(self.planes, (0, 0, *self.planes[0].shape[::-1]), 1)
         assert level is not None, "the canvas was built without this view"
         level.sample(view.affine(width, height), (self.left, self.top), frame)
 
@@ -254,7 +275,7 @@ def _sample_plane(plane: U8, coeffs: tuple[float, ...], out: U8) -> None:
 
 def _lookups(start: float, step: float, count: int, limit: int) -> npt.NDArray[np.intp]:
     """Which source pixel each output pixel's centre falls in, along one axis."""
-    centres: npt.NDArray[np.float64] = start + step * (np.arange(count) + 0.5)
+    centres = start + step * (np.arange(count, dtype=np.float64) + 0.5)
     return np.clip(centres, 0, limit - 1).astype(np.intp)
 
 
@@ -295,7 +316,11 @@ class Sprite:
     """A small RGBA picture, kept as YUV planes and alpha; scaled layers are cached."""
 
     rgba: Image.Image
+    tables: Tables = ()  # a colouring applied to the planes once
     _cache: dict[int, tuple[_Layer, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def recoloured(self, tables: Tables) -> Sprite:
+        return Sprite(self.rgba, tables)
 
     @cached_property
     def _planes(self) -> tuple[Image.Image, ...]:
@@ -305,6 +330,8 @@ class Sprite:
         even.paste(self.rgba)
         alpha = even.getchannel("A")
         yuv = small_rgb_to_yuv(np.asarray(even.convert("RGB")))
+        if self.tables:
+            yuv = recolour(yuv, self.tables)
         return (*(Image.fromarray(p) for p in yuv), alpha, alpha.reduce(2))
 
     def layers(self, scale: float) -> tuple[_Layer, ...]:
