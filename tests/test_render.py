@@ -12,7 +12,8 @@ import numpy.typing as npt
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from pipeline.simulator.render import CAMERA, EFFECTS, EXTENSIONS, STYLE_TONES, RenderSpec, render_clip
+from pipeline.simulator.render import (CAMERA, EFFECTS, EXTENSIONS, STYLE_TONES, RenderSpec,
+                                       render_clip)
 
 Frames = list[npt.NDArray[np.uint8]]
 
@@ -26,8 +27,9 @@ def picture(seed: int, size: tuple[int, int] = (800, 500)) -> Image.Image:
     image = Image.fromarray(base.astype(np.uint8))
     draw = ImageDraw.Draw(image)
     for _ in range(12):
-        x, y, r = (int(v) for v in (rng.integers(0, w), rng.integers(0, h), rng.integers(20, h // 3)))
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(c) for c in rng.integers(30, 230, 3)))
+        x, y, r = (int(rng.integers(0, w)), int(rng.integers(0, h)), int(rng.integers(20, h // 3)))
+        colour = tuple(int(c) for c in rng.integers(30, 230, 3))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
     grain = rng.normal(0, 3, (h, w, 3))
     blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(3)), np.float32) + grain
     return Image.fromarray(np.clip(blurred, 0, 255).astype(np.uint8))
@@ -122,11 +124,20 @@ def test_a_height_not_divisible_by_four_still_encodes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["MP4", "WEBM"])
 def test_first_and_last_frames_are_the_given_images(tmp_path: Path, fmt: str) -> None:
     first, last = picture(1), picture(2, (500, 700))
-    request = spec(output_format=fmt, first_frame=first, last_frame=last, camera_movement="zoom_in")
+    request = spec(output_format=fmt, first_frame=first, last_frame=last,
+                   camera_movement="zoom_in")
     frames = decode(render(tmp_path, request))
     assert psnr(frames[0], fitted(first, request)) > 30
     assert psnr(frames[-1], fitted(last, request)) > 30
     assert psnr(frames[len(frames) // 2], fitted(first, request)) < 30
+
+
+def test_a_last_frame_alone_ends_a_painted_scene(tmp_path: Path) -> None:
+    last = picture(15)
+    request = spec(last_frame=last, camera_movement="crane_up")
+    frames = decode(render(tmp_path, request))
+    assert psnr(frames[-1], fitted(last, request)) > 30
+    assert psnr(frames[0], fitted(last, request)) < 20
 
 
 def test_given_endpoints_carry_no_caption_style_or_effect(tmp_path: Path) -> None:
@@ -195,7 +206,7 @@ def shift_between(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> int:
     """How many pixels to the right the picture in `a` has moved in `b`."""
     grey_a, grey_b = a[:280].mean(axis=2), b[:280].mean(axis=2)
     width = a.shape[1]
-    errors = {s: float(np.mean((grey_a[:, :width - s] - grey_b[:, s:]) ** 2)) for s in range(0, 320)}
+    errors = {s: float(np.mean((grey_a[:, :width - s] - grey_b[:, s:]) ** 2)) for s in range(320)}
     return min(errors, key=errors.__getitem__)
 
 
@@ -217,7 +228,8 @@ def test_fix_bg_keeps_the_background_still(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("movement", sorted(CAMERA))
 def test_every_camera_movement_renders_and_moves(tmp_path: Path, movement: str) -> None:
-    request = spec(width=160, height=96, duration=1, camera_movement=movement, first_frame=picture(11))
+    request = spec(width=160, height=96, duration=1, camera_movement=movement,
+                   first_frame=picture(11))
     frames = decode(render(tmp_path, request))
     assert len(frames) == 24
     assert psnr(frames[0], fitted(picture(11), request)) > 30
@@ -268,5 +280,6 @@ def test_an_impossible_spec_is_refused(changes: dict[str, Any]) -> None:
 def test_the_scene_does_not_depend_on_the_camera_movement(tmp_path: Path) -> None:
     """A prompt and seed paint one landscape; the movement only changes how it is filmed."""
     still = decode(render(tmp_path, spec(prompt="a harbour at sunset"), "a"))
-    dolly = decode(render(tmp_path, spec(prompt="a harbour at sunset", camera_movement="super_dolly_out"), "b"))
+    dolly = decode(render(tmp_path, spec(prompt="a harbour at sunset",
+                                         camera_movement="super_dolly_out"), "b"))
     assert psnr(still[0], dolly[0]) > 40

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -31,10 +30,9 @@ from av.video.frame import PictureType
 from PIL import Image, ImageOps
 
 from .scene import (U8, Canvas, Flight, FrameBuffer, Sprite, Tables, View, caption, cutout,
-                    margins, paint_scene, rgb_to_yuv, subject)
+                    margins, paint_scene, rgb_to_yuv, scene_rng, subject)
 
 EXTENSIONS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
-STYLES = ("anime", "3d_animation", "clay", "comic", "cyberpunk")
 MOTION_MODES = ("normal", "fast")
 ENCODER_THREADS = 2  # fixed: x264 and libvpx output depends on the thread count
 F64 = npt.NDArray[np.float64]
@@ -71,7 +69,8 @@ CAMERA: dict[str, Move] = {
     "quickly_zoom_out": (_quick, lambda a: View(zoom=1 / (1 + 0.8 * a))),
     "smooth_zoom_in": (lambda q: _smooth(_smooth(q)), lambda a: View(zoom=1 + 0.25 * a)),
     "camera_rotation": (_smooth, lambda a: View(zoom=1 + 0.1 * a, angle=30 * a)),
-    "robo_arm": (_smooth, lambda a: View(zoom=1 + 0.2 * a, angle=-12 * a, dx=0.12 * a, dy=-0.06 * a)),
+    "robo_arm": (_smooth,
+                 lambda a: View(zoom=1 + 0.2 * a, angle=-12 * a, dx=0.12 * a, dy=-0.06 * a)),
     "super_dolly_out": (_smooth, lambda a: View(zoom=1 / (1 + 1.2 * a))),
     "whip_pan": (_whip, lambda a: View(dx=0.6 * a)),
     "hitchcock": (_smooth, lambda a: View(zoom=1 / (1 + 0.4 * a))),  # the subject stays put
@@ -257,7 +256,6 @@ class Beat:
     """One frame's recipe."""
 
     seconds: float
-    progress: float  # of the camera move, 0..1; back to 0 at the end when a last frame is given
     view: View
     dissolve: float  # weight of the last frame image
     strength: float  # of looks and sprites: 0 on a given first or last frame
@@ -265,21 +263,22 @@ class Beat:
 
 
 def make_beats(spec: RenderSpec) -> list[Beat]:
-    count, first, last = spec.frame_count, spec.first_frame is not None, spec.last_frame is not None
+    count = spec.frame_count
+    first, last = spec.first_frame is not None, spec.last_frame is not None
     ease, move = CAMERA.get(spec.camera_movement or "", _DRIFT)
     amount = 2.0 if spec.motion_mode == "fast" else 1.0
     effect = EFFECTS.get(spec.effect or "")
     beats = []
     for index in range(count):
         t = index / (count - 1)
-        progress = 1 - abs(2 * t - 1) if last else t
+        progress = 1 - abs(2 * t - 1) if last else t  # a last image brings the camera back
         strength = _strength(t, first, last)
         view = move(amount * ease(progress))
         if effect is not None:
             view = view.then(effect.motion(progress, index / spec.fps).weaken(strength))
         dissolve = _smooth(min(1.0, max(0.0, (t - 0.3) / 0.5))) if last else 0.0
         shown = not ((index == 0 and first) or (index == count - 1 and last))
-        beats.append(Beat(index / spec.fps, progress, view, dissolve, strength, shown))
+        beats.append(Beat(index / spec.fps, view, dissolve, strength, shown))
     return beats
 
 
@@ -329,7 +328,7 @@ def make_film(spec: RenderSpec) -> Film:
     return Film(spec, beats, stage, stage.recoloured(_tables(tones, 64, 0)) if tones else None,
                 caption(_caption_text(spec), spec.height), tones,
                 effect.flashes if effect else 0.0,
-                _dots(spec.width, spec.height) if spec.style == "comic" else None)
+                _dots(spec.width, spec.height) if any(t.dots for t in tones) else None)
 
 
 def _make_stage(spec: RenderSpec, views: list[View]) -> Stage:
@@ -348,7 +347,7 @@ def _make_stage(spec: RenderSpec, views: list[View]) -> Stage:
     if spec.last_frame is not None:
         end = Canvas.mirrored(fit_image(spec.last_frame, w, h), margin, views)
     if spec.camera_movement == "fix_bg":
-        flights += (subject(spec.seed, w, h, spec.duration),)
+        flights += (subject(scene_rng(spec.prompt, spec.seed), w, h, spec.duration),)
     still = cutout(first) if spec.camera_movement == "hitchcock" else None
     return Stage(main, end, flights, still)
 
@@ -372,8 +371,8 @@ def compose(film: Film, beat: Beat) -> FrameBuffer:
     """The frame a beat describes, ready for the encoder."""
     frame = FrameBuffer.new(film.spec.width, film.spec.height)
     flash = _flash(film, beat)
-    toned = film.toned is not None and beat.strength >= 1 and not flash
-    stage = film.toned if toned and film.toned else film.stage
+    toned = film.toned if beat.strength >= 1 and not flash else None
+    stage = toned or film.stage
     if stage.end is not None and beat.dissolve >= 1:
         stage.end.sample(beat.view, frame)
     else:
@@ -383,16 +382,21 @@ def compose(film: Film, beat: Beat) -> FrameBuffer:
             other = FrameBuffer.new(*frame.size)
             stage.end.sample(beat.view, other)
             frame.mix(other, beat.dissolve)
-    if not toned:
+    if toned is None:
         _apply_look(film.tones, beat.strength, flash, frame)
     if film.dots is not None and beat.strength > 0:
         _apply_dots(film.dots, beat.strength, frame)
     if beat.caption:
-        width, height = frame.size
-        label_w, label_h = film.label.size()
-        margin = max(4, height // 60)
-        film.label.paste(frame, (margin + label_w / 2, height - margin - label_h / 2))
+        _add_caption(film.label, frame)
     return frame
+
+
+def _add_caption(label: Sprite, frame: FrameBuffer) -> None:
+    """In the bottom-left corner."""
+    width, height = frame.size
+    label_w, label_h = label.size()
+    margin = max(4, height // 60)
+    label.paste(frame, (margin + label_w / 2, height - margin - label_h / 2))
 
 
 def _add_sprites(film: Film, stage: Stage, beat: Beat, frame: FrameBuffer) -> None:
@@ -413,7 +417,8 @@ def _flash(film: Film, beat: Beat) -> float:
     return 0.6 * max(0.0, 1 - (beat.seconds * film.flashes % 1) * 6) * beat.strength
 
 
-def _apply_look(tones: tuple[Tone, ...], strength: float, flash: float, frame: FrameBuffer) -> None:
+def _apply_look(tones: tuple[Tone, ...], strength: float, flash: float,
+                frame: FrameBuffer) -> None:
     if strength <= 0 or not (tones or flash):
         return
     for plane, table in zip(frame.planes, _tables(tones, round(strength * 64), round(flash * 64))):
@@ -422,8 +427,10 @@ def _apply_look(tones: tuple[Tone, ...], strength: float, flash: float, frame: F
 
 
 def _apply_dots(dots: U8, strength: float, frame: FrameBuffer) -> None:
-    ink = dots if strength >= 1 else _toward(np.full(1, 255.0), dots.astype(np.float64), strength)
-    np.minimum(frame.planes[0], ink, out=frame.planes[0])
+    if strength < 1:  # lighter dots while the look fades in or out
+        ink = (255 - dots.astype(np.uint16)) * round(strength * 256) >> 8
+        dots = (255 - ink).astype(np.uint8)
+    np.minimum(frame.planes[0], dots, out=frame.planes[0])
 
 
 @lru_cache(maxsize=256)

@@ -171,7 +171,8 @@ class _Level:
     def recoloured(self, tables: Tables) -> _Level:
         return _Level(recolour(self.planes, tables), self.box, self.scale)
 
-    def sample(self, coeffs: tuple[float, ...], origin: tuple[int, int], frame: FrameBuffer) -> None:
+    def sample(self, coeffs: tuple[float, ...], origin: tuple[int, int],
+               frame: FrameBuffer) -> None:
         for plane, out, sub in zip(self.planes, frame.planes, (1, 2, 2)):
             offset = ((origin[0] - self.box[0]) / sub, (origin[1] - self.box[1]) / sub)
             _sample_plane(plane, _plane_coeffs(coeffs, sub, offset, self.scale), out)
@@ -415,9 +416,8 @@ def cutout(rgb: U8, width_share: float = 0.42, height_share: float = 0.6) -> Spr
     return Sprite(patch)
 
 
-def subject(seed: int, width: int, height: int, seconds: float) -> Flight:
+def subject(rng: np.random.Generator, width: int, height: int, seconds: float) -> Flight:
     """A red balloon crossing the frame in front of a still background."""
-    rng = np.random.default_rng(seed)
     r = round(height * 0.07)
     image = Image.new("RGBA", (2 * r + 2, 3 * r + 2), (210, 40, 45, 0))
     draw = ImageDraw.Draw(image)
@@ -537,7 +537,8 @@ class _Painter:
         if night:
             self._stars()
         self._glow(x, y, r, colour, 0.25 if hazy else 0.6)
-        self.draw.ellipse((x - r, y - r, x + r, y + r), fill=_mix(colour, (200, 200, 200), 0.3 * hazy))
+        disc = _mix(colour, (200, 200, 200), 0.3 * hazy)
+        self.draw.ellipse((x - r, y - r, x + r, y + r), fill=disc)
         if night:  # the moon's seas
             shade = _mix(colour, (120, 120, 130), 0.35)
             for dx, dy, k in ((-0.3, -0.2, 0.3), (0.25, 0.1, 0.22), (-0.1, 0.35, 0.18)):
@@ -633,7 +634,8 @@ class _Painter:
         t = np.minimum(rows / (self.height - self.horizon_y), 1.5)
         band = np.clip(np.array(near, np.float32) + t * np.subtract(deep, near), 0, 255)
         band = band.astype(np.uint8)
-        self.image.paste(Image.fromarray(np.repeat(band[:, None, :], self.size[0], axis=1)), (0, top))
+        water = np.repeat(band[:, None, :], self.size[0], axis=1)
+        self.image.paste(Image.fromarray(water), (0, top))
         x, depth = self.sun[0] + self.left, self.height - self.horizon_y  # the sun's reflection
         for row in range(0, round(depth), max(3, self.height // 120)):
             half = self.height * 0.05 * (1 - row / depth) * self.rng.uniform(0.4, 1.0)
