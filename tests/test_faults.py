@@ -1,0 +1,94 @@
+"""Faults end to end: a 100-shot storyboard against a simulator that answers 10 % of requests
+with 503, 5 % with 429, drops 3 % of connections after doing the work, and fails 3 % of
+tasks. The run must complete, and no shot may be generated twice except the new tasks that
+replace failed ones.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.media import probe_video
+from support_processes import Finished, run_to_end, simulator
+from support_storyboards import BoardShape, chains_and_fans, write_storyboard
+
+SHOTS = chains_and_fans(100, seed=11, roots=4, sizes=((640, 360), (360, 360)))
+# The film takes the 640x360 trees, so it is stitched by stream copy.
+BOARD = BoardShape(SHOTS, film=tuple(s.id for s in SHOTS if s.size == (640, 360)))
+FAULTS = {"503": 0.1, "429": 0.05, "drop": 0.03, "task": 0.03}
+
+
+@dataclass(frozen=True)
+class FaultyRun:
+    finished: Finished
+    stats: dict[str, Any]
+    journal: list[tuple[str, str, int, str | None]]  # identity, state, attempt, error code
+
+
+@pytest.fixture(scope="module")
+def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> FaultyRun:
+    folder = tmp_path_factory.mktemp("faults")
+    story = write_storyboard(folder / "film", BOARD)
+    with simulator(folder / "simulator", latency=(0.2, 0.6), fail_rates=FAULTS,
+                   seed=5) as sim:
+        finished = run_to_end(story, sim.env(), ["--backend", "runware", "--yes"])
+        stats = sim.stats()
+    return FaultyRun(finished, stats, journal(story.parent))
+
+
+def journal(folder: Path) -> list[tuple[str, str, int, str | None]]:
+    with closing(sqlite3.connect(folder / ".storyreel" / "journal.sqlite")) as db:
+        rows = db.execute("SELECT identity, state, attempt, error FROM tasks ORDER BY rowid")
+        return [(identity, state, attempt, json.loads(error)["code"] if error else None)
+                for identity, state, attempt, error in rows]
+
+
+def test_the_run_completes_and_makes_its_film(faulty_run: FaultyRun) -> None:
+    finished = faulty_run.finished
+    assert finished.code == 0, finished.stderr[-3000:]
+    assert finished.summary["complete"] is True
+    assert {s["status"] for s in finished.summary["shots"]} == {"done"}
+    [film] = finished.summary["films"]
+    assert film["method"] == "copy"
+    assert probe_video(Path(film["path"])).frames == sum(
+        probe_video(Path(s["path"])).frames for s in finished.summary["shots"]
+        if s["id"] in BOARD.film)
+
+
+def test_every_kind_of_request_fault_was_met(faulty_run: FaultyRun) -> None:
+    """The run above is only evidence if the faults happened. (Whether a task fails is drawn
+    from its random taskUUID: with 3 % of about 100 tasks, a run without one is possible.)"""
+    faults = faulty_run.stats["faults"]
+    print("faults met:", dict(faults), "resent tasks already there:",
+          faulty_run.stats["conflicts"])
+    assert {"503", "429", "drop"} <= {kind for kind, count in faults.items() if count > 0}
+
+
+def test_no_shot_is_generated_twice_except_to_replace_a_failed_task(
+        faulty_run: FaultyRun) -> None:
+    stats, rows = faulty_run.stats, faulty_run.journal
+    failed = [row for row in rows if row[1] == "failed"]
+    assert len({row[0] for row in rows}) == len(SHOTS)
+    # Each shot has one finished task, after one new task per failure of the one before.
+    done = Counter(row[0] for row in rows if row[1] == "done")
+    assert set(done.values()) == {1} and len(done) == len(SHOTS)
+    for identity in done:
+        attempts = [row[2] for row in rows if row[0] == identity]
+        assert attempts == list(range(1, len(attempts) + 1))
+    assert {row[3] for row in failed} <= {"timeoutProvider"}
+    # The server's side of the same story: tasks accepted, videos rendered.
+    assert stats["refused"] == 0
+    assert stats["tasks_accepted"] == len(SHOTS) + len(failed)
+    assert stats["faults"].get("task_error", 0) == len(failed)
+    assert stats["generations"] == BOARD.results
+    assert set(stats["generations_by_video"].values()) == {1}
+
+
