@@ -47,7 +47,7 @@ class RunRequest:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
-@dataclass
+@dataclass(repr=False)
 class RunSummary:
     compiled: Compiled
     jobs: dict[str, Job]
@@ -55,6 +55,13 @@ class RunSummary:
     requests: dict[str, int]
     lock_changed: bool
     store: ObjectStore
+
+    def __repr__(self) -> str:
+        # Short on purpose: when `asyncio.run` ends it formats its main task, result and all
+        # (signal.getsignal builds an error text from the SIGINT handler that holds the task).
+        # The generated repr walks the whole plan: seconds for a few hundred shots.
+        return (f"RunSummary({len(self.jobs)} jobs, {len(self.films)} films, "
+                f"complete={self.complete})")
 
     @property
     def cost(self) -> float:

@@ -6,6 +6,7 @@ replace failed ones.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections import Counter
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 
 from pipeline.media import probe_video
+from pipeline.run import RunRequest, execute
+from pipeline.scheduler import Job
 from support_processes import Finished, run_to_end, simulator
 from support_storyboards import BoardShape, chains_and_fans, write_storyboard
 
@@ -92,3 +95,25 @@ def test_no_shot_is_generated_twice_except_to_replace_a_failed_task(
     assert set(stats["generations_by_video"].values()) == {1}
 
 
+
+def test_running_again_after_the_faults_sends_nothing_and_keeps_the_film(
+        faulty_run: FaultyRun) -> None:
+    """Also: the summary's repr stays short. `asyncio.run` formats its main task, result
+    included, as it ends; a repr that walks 100 shots' plan took seconds."""
+    film = Path(faulty_run.finished.summary["films"][0]["path"])
+    before = film.read_bytes()
+    story = film.parent / "story.yaml"
+    summary = asyncio.run(execute(RunRequest(story, str(story)), Quiet()))
+    assert summary.requests == {}
+    assert {str(job.status) for job in summary.jobs.values()} == {"cached"}
+    assert [f.method for f in summary.films] == ["unchanged"]
+    assert film.read_bytes() == before
+    assert len(repr(summary)) < 200
+
+
+class Quiet:
+    def update(self, job: Job) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
