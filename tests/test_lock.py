@@ -182,3 +182,23 @@ def test_diff_names_added_removed_and_changed_fields() -> None:
 
 def test_diff_of_equal_locks_is_empty() -> None:
     assert diff_locks(sample(), sample()) == []
+
+
+def test_the_lock_text_does_not_depend_on_libyaml(lock_path: Path) -> None:
+    """Reading and writing go through libyaml when PyYAML has it (a no-op run of many shots
+    spends most of its time there otherwise); the bytes must be the pure-Python dumper's, or
+    a lock written before would change without a reason."""
+    import yaml
+
+    from pipeline.store.lock import render_lock
+
+    odd = {"width": 640, "note": "ünïcode — «quotes» 'single' \"double\" : # & * ! | > %",
+           "long": "word " * 40, "empty": "", "yes": "yes", "null": "null", "octal": "0755"}
+    lock = sample().with_entry("bridge[style=clay,weather=misty]", entry(probe=odd))
+    text = render_lock(lock)
+    shots = {key: value.to_data() for key, value in lock.shots.items()}
+    pure = yaml.dump({"shots": shots}, Dumper=yaml.SafeDumper, sort_keys=True,
+                     default_flow_style=False, allow_unicode=True, width=100)
+    assert text == f"{HEADER}version: 1\n{pure}"
+    write_lock(lock_path, lock)
+    assert read_lock(lock_path) == lock

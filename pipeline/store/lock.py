@@ -33,6 +33,10 @@ _CONFLICT_HINT = (
 
 JsonPath = tuple[str | int, ...]
 _KIND_NAMES = {int: "an integer", str: "a string", list: "a list"}
+# libyaml when PyYAML has it: the same documents and marks, and the same text out, about five
+# times faster; a no-op run reads and writes the lock of every shot.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class LockFileError(StoryreelError):
@@ -86,8 +90,9 @@ def lock_path_for(storyboard: Path) -> Path:
 def render_lock(lock: Lock) -> str:
     """The lock file's text; the version goes first, everything else in sorted order."""
     shots = {key: entry.to_data() for key, entry in lock.shots.items()}
-    body = yaml.safe_dump(
+    body = yaml.dump(
         {"shots": shots},
+        Dumper=_Dumper,
         sort_keys=True,
         default_flow_style=False,
         allow_unicode=True,
@@ -160,7 +165,7 @@ def _refuse_conflicts(text: str, path: Path) -> None:
 
 
 def _parse_yaml(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         return node, None if node is None else loader.construct_document(node)
