@@ -195,11 +195,19 @@ class Scheduler:
         if cause is not None:
             self._finish(job, JobStatus.SKIPPED, cause)
             return
+        state = await self._in_slot(job)
+        if state is not None:
+            await self._collect(job, state)
+
+    async def _in_slot(self, job: Job) -> TaskState | None:
+        """A slot is a task at the service: held until its results are ready. The frames it
+        needs are extracted and uploaded before it takes one (resolved again inside, they come
+        from the cache), and its results download after, so no task waits for a transfer."""
+        if not any(t.is_open for t in self.journal.tasks_for(job.identity)):
+            await self.chain.resolve(job.lead.request, self._parent_records(job))
         await self.slots.acquire(job.priority)
         try:
-            state = await self._obtain(job)
-            if state is not None:
-                await self._collect(job, state)
+            return await self._obtain(job)
         finally:
             self.slots.release()
 
@@ -243,8 +251,7 @@ class Scheduler:
             self._finish(job, JobStatus.SKIPPED,
                          f"--max-cost {limit:g}: ${estimate:.3f} more would pass it")
             return None
-        records = {k: self.jobs[i].record for k, i in self._parent_keys(job).items()}
-        request, job.inputs = await self.chain.resolve(job.lead.request, records)  # type: ignore[arg-type]
+        request, job.inputs = await self.chain.resolve(job.lead.request, self._parent_records(job))
         job.attempt += 1
         job.task_uuid = str(uuidlib.uuid4())
         task = {"taskType": "videoInference", "taskUUID": job.task_uuid, **request}
@@ -256,6 +263,11 @@ class Scheduler:
     def _parent_keys(self, job: Job) -> dict[str, str]:
         by_key = {s.key: s.identity for j in self.jobs.values() for s in j.shots}
         return {k: by_key[k] for k in job.lead.needs}
+
+    def _parent_records(self, job: Job) -> dict[str, ShotRecord]:
+        """Each parent shot key's finished record (the parents are done when this is asked)."""
+        records = {k: self.jobs[i].record for k, i in self._parent_keys(job).items()}
+        return {k: r for k, r in records.items() if r is not None}
 
     async def _submit_and_wait(self, job: Job, task: Mapping[str, Any],
                                resumed: JournalTask | None) -> TaskState:

@@ -303,3 +303,50 @@ def test_tasks_ready_together_are_submitted_in_one_request(tmp_path: Path, clip:
     run_story(tmp_path, backend, text, options=RunOptions(concurrency=4))
     assert backend.submit_calls[0] == 4
     assert sum(backend.submit_calls) == 6
+
+
+class WatchingBackend(FakeBackend):
+    """Records what was in flight when the first download started and when an image was
+    uploaded; `extra` stays in flight until an upload happens (or many polls pass)."""
+
+    def __init__(self, clip: Path) -> None:
+        super().__init__(clip)
+        self.submitted_during_download: int | None = None
+        self.in_flight_at_upload: list[str] | None = None
+
+    async def download(self, url: str, dest: Path, *, max_bytes: int, timeout: float) -> Download:
+        if self.submitted_during_download is None:
+            for _ in range(500):  # give another task the chance to be submitted meanwhile
+                if len(self.submitted) > 1:
+                    break
+                await asyncio.sleep(0)
+            self.submitted_during_download = len(self.submitted)
+        return await super().download(url, dest, max_bytes=max_bytes, timeout=timeout)
+
+    async def upload_image(self, data: bytes, mime: str = "image/png") -> str:
+        if self.in_flight_at_upload is None:
+            self.in_flight_at_upload = [e["task"]["positivePrompt"] for e in self.tasks.values()
+                                        if e["left"] > 0]
+        return await super().upload_image(data, mime)
+
+    def _state(self, uuid: str) -> TaskState:
+        entry = self.tasks[uuid]
+        if entry["task"]["positivePrompt"] == "an unrelated shot" and not self.uploads:
+            entry["left"] = max(entry["left"], 2) if len(self.poll_calls) < 5000 else 1
+        return super()._state(uuid)
+
+
+def test_a_slot_is_free_while_a_finished_task_downloads(tmp_path: Path, clip: Path) -> None:
+    backend = WatchingBackend(clip)
+    jobs, _ = run_story(tmp_path, backend, options=RunOptions(concurrency=1))
+    assert all(j.status is JobStatus.DONE for j in jobs.values())
+    assert backend.submitted_during_download == 2
+
+
+def test_frames_are_uploaded_before_a_slot_is_taken(tmp_path: Path, clip: Path) -> None:
+    """With one slot held by an unrelated task, the next shot's frame is already extracted
+    and uploaded, so it is sent the moment the slot is free."""
+    backend = WatchingBackend(clip)
+    jobs, _ = run_story(tmp_path, backend, options=RunOptions(concurrency=1))
+    assert all(j.status is JobStatus.DONE for j in jobs.values())
+    assert backend.in_flight_at_upload == ["an unrelated shot"]
