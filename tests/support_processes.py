@@ -125,17 +125,23 @@ class Finished:
     stderr: str
 
 
+# A line saying a run moved on: a task's results ready, a shot done, the film begun.
+PROGRESS = re.compile(r"^\[\s*[\d.]+s\] \S+: (downloading|done|failed)$|^\[.*\] stitching ")
+
+
 class LiveRun:
-    """`storyreel run STORY --json` in the storyboard's folder, not waited for: its stderr is
-    copied to `log`, and `spoke` is set at its first line (it has compiled the storyboard
-    and starts working)."""
+    """`storyreel run STORY --json` in the storyboard's folder, not waited for. Its stderr is
+    copied to `log` line by line, and counted: its first line (it has compiled the storyboard
+    and starts working) and the lines that say it moved on (`PROGRESS`)."""
 
     def __init__(self, story: Path, env: Mapping[str, str], args: Sequence[str],
                  log: IO[bytes]) -> None:
         command = [*STORYREEL, "run", str(story), "--json", *args]
         self.process = subprocess.Popen(command, cwd=story.parent, env=dict(env),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.spoke = threading.Event()
+        self.lines = 0
+        self.progress = 0
+        self._changed = threading.Condition()
         self._copier = threading.Thread(target=self._copy, args=(log,), daemon=True)
         self._copier.start()
 
@@ -143,8 +149,19 @@ class LiveRun:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             log.write(line)
-            self.spoke.set()
-        self.spoke.set()
+            with self._changed:
+                self.lines += 1
+                self.progress += bool(PROGRESS.match(line.decode(errors="replace").rstrip()))
+                self._changed.notify_all()
+        with self._changed:
+            self.lines = self.progress = 1 << 30  # nothing more will come
+            self._changed.notify_all()
+
+    def wait(self, *, lines: int = 1, progress: int = 0, timeout: float = 60.0) -> None:
+        """Until the run has written `lines` lines and `progress` progress lines, or ended."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.lines >= lines and self.progress >= progress,
+                                   timeout)
 
     def kill(self) -> bool:
         """SIGKILL; whether the process was still running."""

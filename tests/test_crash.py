@@ -75,16 +75,16 @@ def assert_each_identity_made_once(sim: Simulator, summary: dict[str, Any],
 
 @dataclass(frozen=True)
 class Reference:
-    """The uninterrupted run, how long it took, and how long a run takes to do nothing."""
+    """The uninterrupted run, and how long it took."""
 
     finished: Finished
     duration: float
-    startup: float
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    """The same storyboard run once, start to end, on a fresh simulator; then run again."""
+    """The same storyboard run once, start to end, on a fresh simulator; then once more,
+    which must find everything done."""
     folder = tmp_path_factory.mktemp("uninterrupted")
     story = write_storyboard(folder / "film", BOARD)
     with simulator(folder / "simulator", latency=LATENCY) as sim:
@@ -93,20 +93,27 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Reference:
         duration = time.monotonic() - started
         assert finished.code == 0, finished.stderr
         assert_each_identity_made_once(sim, finished.summary, story.parent)
-        started = time.monotonic()
         again = run_to_end(story, sim.env(), ["--backend", "runware"])
-        startup = time.monotonic() - started
         assert again.code == 0 and again.summary["requests"] == {}, again.stderr
-    return Reference(finished, duration, startup)
+    return Reference(finished, duration)
 
 
-def kill_delays(reference: Reference, seed: int = 20) -> list[float]:
-    """Seconds from a run's first line (it has compiled the storyboard) to its kill: random,
-    within a fifth of the work an uninterrupted run does, so that most rounds get a little
-    further than the one before and the kills land in every phase of a run in turn."""
+@dataclass(frozen=True)
+class Kill:
+    """When to kill a run: `delay` seconds after its `progress`-th progress line (0: its
+    first line of all)."""
+
+    progress: int
+    delay: float
+
+
+def kill_moments(seed: int = 20) -> list[Kill]:
+    """Random moments, each a step or two into the run it interrupts (a task's results
+    ready, a shot recorded, the film begun) and then a little further, so that twenty rounds
+    walk through a whole run and the kills land in every phase of it: start-up, submission,
+    polling, download, recording, stitching."""
     rng = random.Random(seed)
-    work = max(reference.duration - reference.startup, 1.0)
-    return [rng.uniform(0, 0.2 * work) for _ in range(KILLS)]
+    return [Kill(rng.choice((0, 0, 1, 2)), rng.uniform(0, 0.8)) for _ in range(KILLS)]
 
 
 @pytest.mark.slow
@@ -116,7 +123,7 @@ def test_a_run_killed_twenty_times_makes_the_same_film_and_pays_each_shot_once(
     log = (tmp_path / "runs.log").open("wb")
     try:
         with simulator(tmp_path / "simulator", latency=LATENCY) as sim:
-            running = [kill_after(story, sim, delay, log) for delay in kill_delays(uninterrupted)]
+            running = [kill_at(story, sim, kill, log) for kill in kill_moments()]
             print(f"{sum(running)} of {KILLS} kills hit a running process; "
                   f"{sim.stats()['conflicts']} tasks resent were already there")
             final = run_to_end(story, sim.env(), ["--backend", "runware"])
@@ -130,13 +137,12 @@ def test_a_run_killed_twenty_times_makes_the_same_film_and_pays_each_shot_once(
     assert sha256(film) == sha256(Path(reference["films"][0]["path"]))
 
 
-def kill_after(story: Path, sim: Simulator, delay: float, log: IO[bytes]) -> bool:
-    """Start a run, SIGKILL it `delay` seconds after its first line; whether it was still
-    running then."""
+def kill_at(story: Path, sim: Simulator, kill: Kill, log: IO[bytes]) -> bool:
+    """Start a run and SIGKILL it at `kill`; whether it was still running then."""
     run = LiveRun(story, sim.env(), ["--backend", "runware"], log)
     try:
-        run.spoke.wait(60)
-        time.sleep(delay)
+        run.wait(progress=kill.progress)
+        time.sleep(kill.delay)
     finally:
         running = run.kill()
     return running
@@ -156,7 +162,7 @@ def test_a_simulator_killed_and_restarted_mid_run_loses_nothing_and_makes_nothin
             sim = servers.enter_context(simulator(state, latency=LATENCY))
             run = LiveRun(story, sim.env(), ["--backend", "runware"], log)
             try:
-                run.spoke.wait(60)
+                run.wait()
                 for _ in range(3):
                     time.sleep(rng.uniform(0.1, 0.3) * uninterrupted.duration)
                     sim.process.kill()
