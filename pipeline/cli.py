@@ -140,6 +140,9 @@ def graph(file: str, fmt: str) -> None:
                nl=False)
 
 
+SIM_FAULTS = ("rate_429", "rate_500", "rate_503", "rate_drop", "rate_task_error")
+
+
 def _sim_options(latency: str | None, faults: tuple[str, ...]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if latency:
@@ -150,10 +153,16 @@ def _sim_options(latency: str | None, faults: tuple[str, ...]) -> dict[str, Any]
             raise UsageError(f"--sim-latency {latency!r}: expected MIN,MAX seconds") from None
     for item in faults:
         name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in SIM_FAULTS:
+            raise UsageError(f"--sim-fault {item!r}: unknown fault {name!r}",
+                             hint=f"the faults are {', '.join(SIM_FAULTS)}")
         try:
-            options[name.strip()] = float(value)
+            options[name] = float(value)
         except ValueError:
             raise UsageError(f"--sim-fault {item!r}: expected NAME=RATE, e.g. rate_503=0.1") from None
+        if not 0 <= options[name] <= 1:
+            raise UsageError(f"--sim-fault {item!r}: a rate is between 0 and 1")
     return options
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from pipeline.cli import main
 from pipeline.media import probe_video
 from pipeline.run import RunRequest, execute
 from pipeline.scheduler import Job
@@ -117,3 +119,35 @@ class Quiet:
 
     def note(self, message: str) -> None:
         pass
+
+
+EMBEDDED = BoardShape(chains_and_fans(16, seed=4, roots=3, takes_every=5),
+                      film=tuple(f"s{i:03d}" for i in range(16)))
+
+
+def test_the_embedded_simulator_takes_the_same_faults_and_the_run_completes(
+        tmp_path: Path) -> None:
+    """`run --sim-fault ...` on the embedded simulator, whose state folder sits in the cache:
+    one task file per shot and per failed task, one video per take."""
+    story = write_storyboard(tmp_path, EMBEDDED)
+    faults = [f"--sim-fault={name}={rate}" for name, rate in (
+        ("rate_503", 0.1), ("rate_429", 0.05), ("rate_drop", 0.03), ("rate_task_error", 0.03))]
+    result = CliRunner().invoke(main, ["run", str(story), "--json", "--sim-latency", "0,0.2",
+                                       *faults])
+    assert result.exit_code == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["complete"] is True
+    rows = journal(tmp_path)
+    failed = [row for row in rows if row[1] == "failed"]
+    state = tmp_path / ".storyreel" / "simulator"
+    assert len(list((state / "tasks").glob("*.json"))) == len(EMBEDDED.shots) + len(failed)
+    assert len(list((state / "videos").glob("*.mp4"))) == EMBEDDED.results
+
+
+@pytest.mark.parametrize("fault", ["rate_404=0.1", "latency=0.5", "rate_503=1.5"])
+def test_a_fault_the_simulator_does_not_have_is_a_usage_error(tmp_path: Path,
+                                                              fault: str) -> None:
+    story = write_storyboard(tmp_path, EMBEDDED)
+    result = CliRunner().invoke(main, ["run", str(story), "--sim-fault", fault])
+    assert result.exit_code == 2
+    assert f"--sim-fault '{fault}'" in result.stderr
+    assert "Traceback" not in result.stderr
