@@ -16,6 +16,7 @@ from typing import Any
 
 from .compile import Compiled
 from .errors import MediaError
+from .media import remove_partials
 from .plan import FilmPlan
 from .scheduler import Job, Reporter
 from .stitch import Transition, stitch_clips
@@ -44,6 +45,8 @@ def _make_film(compiled: Compiled, film: FilmPlan, jobs: Mapping[str, Job], stor
     if not target.is_relative_to(compiled.board.folder):
         return FilmResult(dict(film.variant), None, None,
                           f"film.file {film.file!r} is outside the storyboard's folder")
+    if target.parent.is_dir():
+        remove_partials(target)  # a run killed while stitching; this one holds the folder
     stamp = _stamp(clips, film)
     if _unchanged(store, stamp, target):
         return FilmResult(dict(film.variant), target, "unchanged")

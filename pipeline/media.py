@@ -283,6 +283,15 @@ def atomic_output(out: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def remove_partials(out: Path) -> None:
+    """Delete the temporary files `atomic_output` left for `out` in processes that died
+    mid-write. Only for a caller that holds the folder: a live writer's file looks the same."""
+    name = re.compile(rf"\.{re.escape(out.name)}\.[0-9a-f]{{8}}\.part")
+    for path in out.parent.glob(".*.part"):
+        if name.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+
+
 # --- reading clips for the film ---------------------------------------------------------
 
 

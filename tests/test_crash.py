@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from click.testing import CliRunner
 
 from pipeline.api import RunwareClient
+from pipeline.cli import main
 from pipeline.simulator.app import SimulatorConfig, simulator_transport
 from pipeline.simulator.faults import result_latencies
 from support_processes import API_KEY, Finished, LiveRun, Simulator, run_to_end, simulator
@@ -135,6 +137,7 @@ def test_a_run_killed_twenty_times_makes_the_same_film_and_pays_each_shot_once(
     assert picked(final.summary) == picked(reference)
     film = Path(final.summary["films"][0]["path"])
     assert sha256(film) == sha256(Path(reference["films"][0]["path"]))
+    assert list(film.parent.glob(".*.part")) == []  # what killed stitches left is gone
 
 
 def kill_at(story: Path, sim: Simulator, kill: Kill, log: IO[bytes]) -> bool:
@@ -179,6 +182,23 @@ def test_a_simulator_killed_and_restarted_mid_run_loses_nothing_and_makes_nothin
     assert len(journal_rows(story.parent)) == len(BOARD.shots)
     film = story.parent / "story.mp4"
     assert sha256(film) == sha256(Path(uninterrupted.finished.summary["films"][0]["path"]))
+
+
+def test_a_film_a_killed_run_left_half_written_is_removed_by_the_next_run(
+        tmp_path: Path) -> None:
+    """A run killed while stitching leaves its temporary film next to the storyboard, where
+    it would pile up (and be committed by a careless `git add`); the next run removes it,
+    and nothing else."""
+    story = write_storyboard(tmp_path, BoardShape((ShotShape("a", None),), film=("a",)))
+    partial = tmp_path / ".story.mp4.0a1b2c3d.part"
+    partial.write_bytes(b"half a film")
+    other = tmp_path / ".story.mp4.notes.part"
+    other.write_bytes(b"not ours")
+    result = CliRunner().invoke(main, ["run", str(story), "--sim-latency", "0,0.05"])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "story.mp4").is_file()
+    assert not partial.exists()
+    assert other.read_bytes() == b"not ours"
 
 
 # -- take order: `pick` must name the same video whenever the polls happened to fall ------
