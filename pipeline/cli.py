@@ -213,8 +213,8 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
     from .scheduler import RunOptions
 
     path = Path(file)
-    compiled, _, _ = prepare_run(RunRequest(path, file, frozen=frozen,
-                                            allow_outside=allow_outside))
+    prepared = prepare_run(RunRequest(path, file, frozen=frozen, allow_outside=allow_outside))
+    compiled = prepared[0]
     plan = compiled.plan
     err = Console(stderr=True, highlight=False)
     if backend == "runware":
@@ -227,7 +227,8 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
                      _sim_options(sim_latency, sim_faults))
     if backend == "simulator":
         err.print("backend: the embedded Runware simulator (simulated video, no cost)")
-    summary = _run_with_progress(req, err, len({s.identity for s in plan.shots}), execute)
+    summary = _run_with_progress(req, err, len({s.identity for s in plan.shots}),
+                                 lambda r, rep: execute(r, rep, prepared))
     if as_json:
         from .run import summary_json
 

@@ -134,8 +134,10 @@ def check_frozen(compiled: Compiled, lock: Lock) -> None:
                              exit_code=ExitCode.FAILED)
 
 
-async def execute(req: RunRequest, reporter: Reporter) -> RunSummary:
-    compiled, lock, store = prepare_run(req)
+async def execute(req: RunRequest, reporter: Reporter,
+                  prepared: tuple[Compiled, Lock, ObjectStore] | None = None) -> RunSummary:
+    """Run a storyboard; `prepared` is `prepare_run(req)` when the caller has it already."""
+    compiled, lock, store = prepared or prepare_run(req)
     plan = compiled.plan
     keys = select_keys(compiled, req.select, lambda i: store.find_shot(i) is not None)
     chosen = plan if keys is None else _subplan(plan, keys)
