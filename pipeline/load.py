@@ -9,7 +9,6 @@ later stage can point at the exact place. YAML 1.1 traps that silently change me
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,15 +230,3 @@ def _kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
     return "a list" if isinstance(node, yaml.SequenceNode) else "that"
-
-
-def iter_strings(value: Any, path: Path_ = ()) -> Iterator[tuple[Path_, str]]:
-    """Every string leaf of a plain value, with its path."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from iter_strings(v, path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from iter_strings(v, path + (i,))

@@ -84,10 +84,6 @@ def _escape(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
-
-
 # -- run progress ------------------------------------------------------------------------
 
 

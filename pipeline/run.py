@@ -7,7 +7,6 @@ runware`), runs the scheduler, stitches each variant's film, and writes the lock
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -16,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .compile import Compiled, compile_storyboard
-from .errors import ApiError, ExitCode, StoryreelError, UsageError
+from .errors import ExitCode, StoryreelError, UsageError
 from .films import FilmResult, make_films
 from .plan import PlannedShot, Reason
 from .scheduler import Job, JobStatus, Reporter, RunOptions, Scheduler
 from .select import select_keys
-from .store import (Journal, Lock, LockEntry, ObjectStore, diff_locks, lock_path_for,
+from .store import (Journal, Lock, LockEntry, ObjectStore, lock_path_for,
                     read_lock, store_root_for, write_lock)
 
 SIMULATOR_URL = "http://simulator.storyreel.invalid/v1"
@@ -210,13 +209,5 @@ def _entry(shot: PlannedShot, job: Job, old: LockEntry | None) -> LockEntry | No
                      inputs=dict(sorted(inputs.items())))
 
 
-def run_sync(req: RunRequest, reporter: Reporter) -> RunSummary:
-    return asyncio.run(execute(req, reporter))
-
-
 def summary_json(summary: RunSummary) -> str:
     return json.dumps(summary.to_json(), indent=2, ensure_ascii=False)
-
-
-def api_error_text(exc: ApiError) -> str:
-    return exc.render()

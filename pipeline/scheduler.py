@@ -18,7 +18,6 @@ import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Protocol
 
 from .api import Backend, SubmitOutcome, SubmitStatus, TaskState, TaskStatus, VideoResult
@@ -412,10 +411,3 @@ def _error_json(error: ApiError | None) -> dict[str, Any]:
 def _result_json(result: VideoResult) -> dict[str, Any]:
     return {"videoUUID": result.video_uuid, "videoURL": result.video_url, "seed": result.seed,
             "cost": result.cost}
-
-
-def job_paths(store: ObjectStore, job: Job, pick: int) -> Path | None:
-    if job.record is None or not 1 <= pick <= len(job.record.takes):
-        return None
-    take = job.record.takes[pick - 1]
-    return store.path_for(take.sha256, take.ext)
