@@ -18,7 +18,8 @@ import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from .api import Backend, SubmitOutcome, SubmitStatus, TaskState, TaskStatus, VideoResult
 from .api.wire import TRANSIENT_CODES
@@ -29,6 +30,7 @@ from .plan import Plan, PlannedShot
 from .store import Journal, JournalTask, ObjectStore, ShotRecord, TaskPhase, Take
 
 MiB = 1 << 20
+T = TypeVar("T")
 
 
 class JobStatus(StrEnum):
@@ -61,6 +63,9 @@ class RunOptions:
     first_poll: float = 1.0
     task_attempts: int = 3  # new tasks for a transient task failure, the first included
     resend_unknown: int = 3  # times a task the server does not know is sent again
+    # Rounds of the client's own retries a job waits through when the service keeps failing
+    # transiently (an outage of a minute or so), before the job is reported failed.
+    transient_rounds: int = 3
     download_max_bytes: int = 512 * MiB
     download_timeout: float = 300.0
 
@@ -203,7 +208,8 @@ class Scheduler:
         needs are extracted and uploaded before it takes one (resolved again inside, they come
         from the cache), and its results download after, so no task waits for a transfer."""
         if not any(t.is_open for t in self.journal.tasks_for(job.identity)):
-            await self.chain.resolve(job.lead.request, self._parent_records(job))
+            await self._patiently(f"{job.label}: preparing its images", lambda: self.chain.resolve(
+                job.lead.request, self._parent_records(job)))
         await self.slots.acquire(job.priority)
         try:
             return await self._obtain(job)
@@ -250,7 +256,9 @@ class Scheduler:
             self._finish(job, JobStatus.SKIPPED,
                          f"--max-cost {limit:g}: ${estimate:.3f} more would pass it")
             return None
-        request, job.inputs = await self.chain.resolve(job.lead.request, self._parent_records(job))
+        request, job.inputs = await self._patiently(
+            f"{job.label}: preparing its images",
+            lambda: self.chain.resolve(job.lead.request, self._parent_records(job)))
         job.attempt += 1
         job.task_uuid = str(uuidlib.uuid4())
         task = {"taskType": "videoInference", "taskUUID": job.task_uuid, **request}
@@ -286,12 +294,26 @@ class Scheduler:
 
     async def _submit(self, task: Mapping[str, Any]) -> None:
         uuid = str(task["taskUUID"])
-        outcome = await self._batched_submit(task)
+        outcome = await self._patiently(f"submitting {uuid}", lambda: self._batched_submit(task))
         if outcome.status is SubmitStatus.REFUSED:
             error = outcome.error or ApiError("task refused", task_uuid=uuid)
             self.journal.mark_failed(uuid, _error_json(error))
             raise error
         self.journal.mark_submitted(uuid)
+
+    async def _patiently(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run `attempt`; when the service still fails transiently after the client's own
+        retries, wait and try again, a few rounds, before letting the failure stand."""
+        for round_ in range(self.options.transient_rounds):
+            try:
+                return await attempt()
+            except ApiError as exc:
+                if not exc.transient:
+                    raise
+                delay = self.options.poll_interval * 2 ** (round_ + 1)
+                self.reporter.note(f"{what}: {exc.render()}; trying again in {delay:g} s")
+                await self.sleep(delay)
+        return await attempt()
 
     async def _batched_submit(self, task: Mapping[str, Any]) -> SubmitOutcome:
         """Tasks that become ready in the same turn of the loop share one request."""
@@ -340,7 +362,9 @@ class Scheduler:
         """Download every take into the store, then record the shot and close the task."""
         self._set(job, JobStatus.DOWNLOADING)
         ext = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}[job.lead.request.get("outputFormat", "MP4")]
-        takes = [await self._download(r, i + 1, ext) for i, r in enumerate(state.results)]
+        takes = [await self._patiently(f"{job.label}: downloading take {i + 1}",
+                                       partial(self._download, r, i + 1, ext))
+                 for i, r in enumerate(state.results)]
         job.cost = round(sum(r.cost or 0.0 for r in state.results), 6)
         self.spent += job.cost
         seed = state.results[0].seed if state.results[0].seed is not None else job.lead.seed

@@ -350,3 +350,38 @@ def test_frames_are_uploaded_before_a_slot_is_taken(tmp_path: Path, clip: Path) 
     jobs, _ = run_story(tmp_path, backend, options=RunOptions(concurrency=1))
     assert all(j.status is JobStatus.DONE for j in jobs.values())
     assert backend.in_flight_at_upload == ["an unrelated shot"]
+
+
+class FlakyBackend(FakeBackend):
+    """Every submit request fails transiently `outage` times before the service recovers."""
+
+    def __init__(self, clip: Path, outage: int) -> None:
+        super().__init__(clip)
+        self.outage = outage
+
+    async def submit(self, tasks: Sequence[Mapping[str, Any]]) -> list[SubmitOutcome]:
+        if self.outage > 0:
+            self.outage -= 1
+            raise ApiError("service unavailable", code="serviceUnavailable", status=503,
+                           transient=True)
+        return await super().submit(tasks)
+
+
+def test_a_job_waits_out_a_transient_outage_and_resends_the_same_task(tmp_path: Path,
+                                                                      clip: Path) -> None:
+    backend = FlakyBackend(clip, outage=2)
+    text = "version: 1\nmodel: pixverse:1@3\nshots:\n  s: {positivePrompt: one shot, seed: 1}\n"
+    jobs, recorder = run_story(tmp_path, backend, text)
+    assert jobs["s"].status is JobStatus.DONE
+    assert len(backend.submitted) == 1 and jobs["s"].record is not None
+    assert jobs["s"].record.task_uuid == backend.submitted[0]["taskUUID"]
+    assert sum("trying again" in note for note in recorder.notes) == 2
+
+
+def test_an_outage_longer_than_the_rounds_fails_the_job_with_the_reason(tmp_path: Path,
+                                                                        clip: Path) -> None:
+    backend = FlakyBackend(clip, outage=10)
+    text = "version: 1\nmodel: pixverse:1@3\nshots:\n  s: {positivePrompt: one shot, seed: 1}\n"
+    jobs, _ = run_story(tmp_path, backend, text, options=RunOptions(transient_rounds=2))
+    assert jobs["s"].status is JobStatus.FAILED
+    assert "serviceUnavailable" in (jobs["s"].error or "")
