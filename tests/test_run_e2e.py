@@ -206,9 +206,25 @@ def test_an_invalid_storyboard_spends_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / ".storyreel").exists()
 
 
+def submitted_tasks(journal: Path) -> list[tuple[str, str]]:
+    """(shot key, taskUUID) of the tasks the journal says reached the service, if any yet."""
+    import sqlite3
+
+    if not journal.exists():
+        return []
+    try:
+        db = sqlite3.connect(journal)
+        try:
+            return db.execute("SELECT shot_key, task_uuid FROM tasks "
+                              "WHERE state = 'submitted'").fetchall()
+        finally:
+            db.close()
+    except sqlite3.OperationalError:  # the run is still creating the journal
+        return []
+
+
 def test_ctrl_c_keeps_tasks_in_flight_and_a_rerun_resumes_them(tmp_path: Path) -> None:
     import signal
-    import sqlite3
     import subprocess
     import sys
     import time
@@ -216,23 +232,22 @@ def test_ctrl_c_keeps_tasks_in_flight_and_a_rerun_resumes_them(tmp_path: Path) -
     story = tmp_path / "story.yaml"
     story.write_text(STORY)
     journal = tmp_path / ".storyreel" / "journal.sqlite"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(story),
-                             "--sim-latency", "3,4"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        submitted: list[tuple[str, str]] = []
-        for _ in range(200):
-            if journal.exists():
-                with sqlite3.connect(journal) as db:
-                    submitted = db.execute("SELECT shot_key, task_uuid FROM tasks "
-                                           "WHERE state = 'submitted'").fetchall()
+    submitted: list[tuple[str, str]] = []
+    with subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(story),
+                           "--sim-latency", "3,4"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            for _ in range(400):
+                submitted = submitted_tasks(journal)
                 if submitted:
                     break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 130
     assert "run the same command again to resume" in err
     assert submitted
