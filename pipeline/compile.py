@@ -7,7 +7,6 @@ hashed here, and refused outside the storyboard's folder unless allowed).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from .errors import Problem, StoryboardError
 from .graph import ShotGraph, build_graph
 from .model import Storyboard, read_storyboard
 from .plan import FilmPlan, ImageKind, LockFacts, Plan, PlanInputs, classify_image, film_plans, make_plan
+from .store import sha256_file
 from .templates import ExpandedShot, Renderer, Variant, expand_shots, iter_variants, render_film_strings, shot_key
 
 EXTENSIONS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
@@ -109,11 +109,7 @@ def _hash_file(folder: Path, name: str, allow_outside: bool) -> str | tuple[str,
     if not target.is_file():
         return (f"image file not found: {name}",
                 "a local path is relative to the storyboard; URLs start with http(s)://")
-    digest = hashlib.sha256()
-    with target.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(target)
 
 
 def _films(board: Storyboard, variants: Sequence[Variant], shots: Sequence[ExpandedShot],

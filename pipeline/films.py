@@ -20,7 +20,7 @@ from .media import remove_partials
 from .plan import FilmPlan
 from .scheduler import Job, Reporter
 from .stitch import Transition, stitch_clips
-from .store import ObjectStore, write_atomic
+from .store import ObjectStore, sha256_file, write_atomic
 
 
 @dataclass(frozen=True)
@@ -88,19 +88,11 @@ def _unchanged(store: ObjectStore, stamp: str, target: Path) -> bool:
     if not path.is_file() or not target.is_file():
         return False
     recorded = json.loads(path.read_text(encoding="utf-8"))
-    return bool(recorded.get("sha256") == _sha256(target))
+    return bool(recorded.get("sha256") == sha256_file(target))
 
 
 def _record(store: ObjectStore, stamp: str, target: Path) -> None:
-    data = json.dumps({"sha256": _sha256(target), "file": target.name}).encode()
+    data = json.dumps({"sha256": sha256_file(target), "file": target.name}).encode()
     path = _stamp_path(store, stamp)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

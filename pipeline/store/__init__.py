@@ -25,6 +25,7 @@ from .objects import (
     ShotRecord,
     StoredObject,
     Take,
+    sha256_file,
     store_root_for,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "fsync_dir",
     "read_lock",
     "render_lock",
+    "sha256_file",
     "store_root_for",
     "write_atomic",
     "write_lock",

@@ -333,6 +333,12 @@ class ObjectStore:
 _DELETE_HINT = "delete the file; the shot is then treated as not cached"
 
 
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's content, read in chunks."""
+    with open(path, "rb") as handle:
+        return _hash_stream(handle, None)[0]
+
+
 def _hash_stream(source: BinaryIO, copy: BinaryIO | None) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
