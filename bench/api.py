@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.api import RunwareClient, TaskStatus
-from pipeline.polling import BATCH_POLL, PollPolicy, poll_delays
+from pipeline.api.polling import BATCH_POLL, PollPolicy, poll_delays
 from pipeline.simulator.app import SimulatorConfig, simulator_transport
 
 PROMPTS = ["a lighthouse in a storm", "a fox crossing fresh snow", "lanterns on a canal",

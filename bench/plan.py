@@ -25,14 +25,19 @@ from typing import Any, TypeVar
 
 import yaml
 
-from pipeline.catalog import load_catalog
 from pipeline.errors import Problem, StoryboardError
-from pipeline.graph import ShotGraph, build_graph
-from pipeline.load import Document, parse_document
-from pipeline.model import Storyboard, build_storyboard
-from pipeline.plan import PlanInputs, PlannedShot, make_plan
-from pipeline.schema import check_document
-from pipeline.templates import ExpandedShot, Renderer, expand_shots, iter_variants
+from pipeline.language.catalog import load_catalog
+from pipeline.language.graph import ShotGraph, build_graph
+from pipeline.language.load import Document, parse_document
+from pipeline.language.model import Storyboard, build_storyboard
+from pipeline.language.plan import PlanInputs, PlannedShot, make_plan
+from pipeline.language.schema import check_document
+from pipeline.language.templates import (
+    ExpandedShot,
+    Renderer,
+    expand_shots,
+    iter_variants,
+)
 
 REPEATS = 3
 GROUP = 10  # shots per group; see `group_yaml`

@@ -56,7 +56,7 @@ def main() -> None:
 
 
 def _compile(file: str, allow_outside: bool = False, with_state: bool = True) -> Any:
-    from .compile import compile_storyboard
+    from .language.compile import compile_storyboard
 
     path = Path(file)
     lock, is_cached = _state(path) if with_state else (None, None)

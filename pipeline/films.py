@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .compile import Compiled
 from .errors import MediaError
+from .language.compile import Compiled
+from .language.plan import FilmPlan
 from .media import remove_partials
-from .plan import FilmPlan
 from .scheduler import Job, Reporter
 from .stitch import Transition, stitch_clips
 from .store import ObjectStore, sha256_file, write_atomic

@@ -36,7 +36,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 from PIL import Image
 
-from pipeline.errors import MediaError
+from .errors import MediaError
 
 __all__ = [
     "AUDIO_RATE", "Canvas", "Clip", "Probe", "Sound", "annexb_units", "atomic_output",

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .graph import ShotGraph
-from .plan import Plan, PlannedShot
+from .language.graph import ShotGraph
+from .language.plan import Plan, PlannedShot
 
 
 def plan_table(plan: Plan) -> Table:

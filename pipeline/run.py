@@ -14,14 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compile import Compiled, compile_storyboard
 from .errors import ExitCode, StoryreelError, UsageError
 from .films import FilmResult, make_films
-from .plan import PlannedShot, Reason
+from .language.compile import Compiled, compile_storyboard
+from .language.plan import PlannedShot, Reason
+from .language.select import select_keys
 from .scheduler import Job, JobStatus, Reporter, RunOptions, Scheduler
-from .select import select_keys
-from .store import (Journal, Lock, LockEntry, ObjectStore, lock_path_for,
-                    read_lock, store_root_for, write_lock)
+from .store import (
+    Journal,
+    Lock,
+    LockEntry,
+    ObjectStore,
+    lock_path_for,
+    read_lock,
+    store_root_for,
+    write_lock,
+)
 
 SIMULATOR_URL = "http://simulator.storyreel.invalid/v1"
 

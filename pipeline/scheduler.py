@@ -21,13 +21,20 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from .api import Backend, SubmitOutcome, SubmitStatus, TaskState, TaskStatus, VideoResult
+from .api import (
+    Backend,
+    SubmitOutcome,
+    SubmitStatus,
+    TaskState,
+    TaskStatus,
+    VideoResult,
+)
 from .api.wire import TRANSIENT_CODES
 from .chain import Chain
 from .errors import ApiError, StoryreelError
+from .language.plan import Plan, PlannedShot
 from .media import probe_video
-from .plan import Plan, PlannedShot
-from .store import Journal, JournalTask, ObjectStore, ShotRecord, TaskPhase, Take
+from .store import Journal, JournalTask, ObjectStore, ShotRecord, Take, TaskPhase
 
 MiB = 1 << 20
 T = TypeVar("T")

@@ -37,10 +37,21 @@ from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType, VideoFrame
 from av.video.stream import VideoStream
 
-from pipeline.errors import MediaError
-from pipeline.media import AUDIO_RATE, Canvas, Clip, Sound, annexb_units, atomic_output
-from pipeline.media import avcc_units, blend_frames, media_errors, mix_sounds, time_base
-from pipeline.media import video_duration
+from .errors import MediaError
+from .media import (
+    AUDIO_RATE,
+    Canvas,
+    Clip,
+    Sound,
+    annexb_units,
+    atomic_output,
+    avcc_units,
+    blend_frames,
+    media_errors,
+    mix_sounds,
+    time_base,
+    video_duration,
+)
 
 __all__ = ["StitchMethod", "StitchResult", "Transition", "stitch_clips"]
 

@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 
 from pipeline.api import RunwareClient, SubmitStatus, TaskStatus
+from pipeline.api.polling import RetryPolicy
 from pipeline.errors import ApiError, ExitCode, UsageError
-from pipeline.polling import RetryPolicy
 from pipeline.simulator.app import SimulatorApp, SimulatorConfig, simulator_transport
 from pipeline.simulator.faults import Fault, request_fault
 

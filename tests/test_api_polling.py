@@ -8,7 +8,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.polling import (
+from pipeline.api.polling import (
     BATCH_POLL,
     POLL_JITTER,
     PollPolicy,

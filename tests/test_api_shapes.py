@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from pipeline.api import RunwareClient, SubmitStatus, TaskStatus, parse_retry_after
+from pipeline.api.polling import RetryPolicy
 from pipeline.errors import ApiError
-from pipeline.polling import RetryPolicy
 
 A = "11111111-1111-4111-8111-111111111111"
 B = "22222222-2222-4222-8222-222222222222"

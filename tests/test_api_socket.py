@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from pipeline.api import RunwareClient, SubmitStatus, TaskStatus
+from pipeline.api.polling import RetryPolicy
 from pipeline.errors import ApiError
-from pipeline.polling import RetryPolicy
 from pipeline.simulator.app import SimulatorConfig
 from pipeline.simulator.faults import Fault, request_fault
 from pipeline.simulator.serve import Receive, Scope, Send, running, serving

@@ -21,13 +21,20 @@ from typing import IO, Any
 
 import pytest
 from click.testing import CliRunner
+from support_processes import (
+    API_KEY,
+    Finished,
+    LiveRun,
+    Simulator,
+    run_to_end,
+    simulator,
+)
+from support_storyboards import BoardShape, ShotShape, write_storyboard
 
 from pipeline.api import RunwareClient
 from pipeline.cli import main
 from pipeline.simulator.app import SimulatorConfig, simulator_transport
 from pipeline.simulator.faults import result_latencies
-from support_processes import API_KEY, Finished, LiveRun, Simulator, run_to_end, simulator
-from support_storyboards import BoardShape, ShotShape, write_storyboard
 
 KILLS = 20
 LATENCY = (0.3, 1.0)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.compile import compile_storyboard
+from pipeline.language.compile import compile_storyboard
 
 ROOT = Path(__file__).parent.parent
 VALID = Path(__file__).parent / "data" / "valid"

@@ -12,8 +12,14 @@ import numpy.typing as npt
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from pipeline.simulator.render import (CAMERA, EFFECTS, EXTENSIONS, STYLE_TONES, RenderSpec,
-                                       render_clip)
+from pipeline.simulator.render import (
+    CAMERA,
+    EFFECTS,
+    EXTENSIONS,
+    STYLE_TONES,
+    RenderSpec,
+    render_clip,
+)
 
 Frames = list[npt.NDArray[np.uint8]]
 

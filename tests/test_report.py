@@ -7,8 +7,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipeline.compile import compile_storyboard
-from pipeline.report import LiveReporter, PlainReporter, graph_dot, graph_mermaid, print_plan
+from pipeline.language.compile import compile_storyboard
+from pipeline.report import (
+    LiveReporter,
+    PlainReporter,
+    graph_dot,
+    graph_mermaid,
+    print_plan,
+)
 from pipeline.scheduler import Job, JobStatus
 
 STORY = """\

@@ -17,10 +17,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.api import Download, SubmitOutcome, SubmitStatus, TaskState, TaskStatus, VideoResult
+from pipeline.api import (
+    Download,
+    SubmitOutcome,
+    SubmitStatus,
+    TaskState,
+    TaskStatus,
+    VideoResult,
+)
 from pipeline.chain import Chain
-from pipeline.compile import compile_storyboard
 from pipeline.errors import ApiError
+from pipeline.language.compile import compile_storyboard
 from pipeline.media import extract_frame
 from pipeline.scheduler import Job, JobStatus, RunOptions, Scheduler
 from pipeline.store import Journal, ObjectStore, TaskPhase

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from pipeline.catalog import load_catalog
+from pipeline.language.catalog import load_catalog
 from pipeline.simulator.app import SimulatorApp, SimulatorConfig, create_app
 from pipeline.simulator.serve import Receive, Scope, Send, running
 

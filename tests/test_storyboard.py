@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from jinja2 import StrictUndefined, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from pipeline.catalog import load_catalog, load_model_spec, schemas_dir
 from pipeline.cli import main
-from pipeline.compile import Compiled, compile_storyboard
 from pipeline.errors import Location, Problem, StoryboardError
-from pipeline.load import parse_document
-from pipeline.plan import Plan, PlannedShot
-from pipeline.templates import Renderer, deep_merge
+from pipeline.language.catalog import load_catalog, load_model_spec, schemas_dir
+from pipeline.language.compile import Compiled, compile_storyboard
+from pipeline.language.load import parse_document
+from pipeline.language.plan import Plan, PlannedShot
+from pipeline.language.templates import Renderer, deep_merge
 
 WriteBoard = Callable[..., Path]
 HEAD = "version: 1\nmodel: pixverse:1@3\n"

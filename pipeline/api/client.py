@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from ..errors import ApiError, UsageError
-from ..polling import RetryPolicy, retries_left, retry_delay
+from .polling import RetryPolicy, retries_left, retry_delay
 from .wire import (
     TRANSIENT_STATUSES,
     Download,

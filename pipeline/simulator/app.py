@@ -30,10 +30,19 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from ..catalog import ModelSpec, load_catalog
+from ..language.catalog import ModelSpec, load_catalog
 from .faults import ConnectionDropped, Fault, request_fault
 from .render import EXTENSIONS, RenderSpec, render_clip
-from .serve import Message, Receive, Scope, Send, bearer_key, read_body, send_file, send_json
+from .serve import (
+    Message,
+    Receive,
+    Scope,
+    Send,
+    bearer_key,
+    read_body,
+    send_file,
+    send_json,
+)
 from .state import (
     PLACEHOLDER_PREFIX,
     Dice,

@@ -28,8 +28,15 @@ from PIL import Image, ImageOps
 
 from .camera import CAMERA, DRIFT, Canvas, View, margins, smoothstep
 from .frames import U8, Flight, FrameBuffer, Sprite, Tables, caption, cutout, rgb_to_yuv
-from .looks import (EFFECTS, STYLE_TONES, Tone, apply_dots, apply_look, dot_screen,
-                    look_tables)
+from .looks import (
+    EFFECTS,
+    STYLE_TONES,
+    Tone,
+    apply_dots,
+    apply_look,
+    dot_screen,
+    look_tables,
+)
 from .scene import paint_scene, scene_rng, subject
 
 __all__ = ["CAMERA", "EFFECTS", "ENCODER_THREADS", "EXTENSIONS", "MOTION_MODES", "STYLE_TONES",

@@ -15,10 +15,10 @@ videos already rendered, which are never rendered again.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
-import asyncio
 import io
 import json
 import os
@@ -39,7 +39,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from ..catalog import ModelSpec
+from ..language.catalog import ModelSpec
 from .faults import random_seed, result_latencies, task_fails
 
 UUID_V4 = re.compile(

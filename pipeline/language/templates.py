@@ -18,8 +18,8 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefine
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from ..errors import Problem
 from .catalog import closest_hint
-from .errors import Problem
 from .load import Path_
 from .model import Layer, ShotDef, Storyboard
 

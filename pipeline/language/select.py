@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 
 import networkx as nx
 
+from ..errors import UsageError
 from .catalog import closest_hint
 from .compile import Compiled
-from .errors import UsageError
 
 
 def select_keys(compiled: Compiled, selectors: Sequence[str],

@@ -20,15 +20,16 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from .errors import UsageError
+from ..errors import UsageError
 
 JsonPath = tuple[str | int, ...]
 
 
 def schemas_dir() -> Path:
     """The schemas folder: inside the installed package, or at the top of a source checkout."""
-    packaged = Path(__file__).parent / "schemas"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "schemas"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "schemas"
+    return packaged if packaged.is_dir() else package.parent / "schemas"
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from ..errors import Problem
 from .catalog import Catalog, ModelSpec, closest_hint
-from .errors import Problem
 from .graph import ShotGraph, parse_ref
 from .load import Path_
 from .schema import check_request_fields

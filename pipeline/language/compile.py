@@ -12,13 +12,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import Problem, StoryboardError
+from ..store import sha256_file
 from .catalog import Catalog, closest_hint, load_catalog
-from .errors import Problem, StoryboardError
 from .graph import ShotGraph, build_graph
 from .model import Storyboard, read_storyboard
-from .plan import FilmPlan, ImageKind, LockFacts, Plan, PlanInputs, classify_image, film_plans, make_plan
-from .store import sha256_file
-from .templates import ExpandedShot, Renderer, Variant, expand_shots, iter_variants, render_film_strings, shot_key
+from .plan import (
+    FilmPlan,
+    ImageKind,
+    LockFacts,
+    Plan,
+    PlanInputs,
+    classify_image,
+    film_plans,
+    make_plan,
+)
+from .templates import (
+    ExpandedShot,
+    Renderer,
+    Variant,
+    expand_shots,
+    iter_variants,
+    render_film_strings,
+    shot_key,
+)
 
 EXTENSIONS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
 

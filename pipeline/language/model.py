@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, StoryboardError
+from ..errors import Problem, StoryboardError
 from .load import Document, Path_, load_document
 from .schema import check_document
 

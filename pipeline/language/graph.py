@@ -14,8 +14,8 @@ from typing import Any
 
 import networkx as nx
 
+from ..errors import Problem
 from .catalog import closest_hint
-from .errors import Problem
 from .load import Path_
 from .templates import ExpandedShot, shot_key
 

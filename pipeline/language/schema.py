@@ -16,8 +16,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from ..errors import Location, Problem
 from .catalog import JsonPath, ModelSpec, Violation, schemas_dir, translate_error
-from .errors import Location, Problem
 from .load import Document
 
 

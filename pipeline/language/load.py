@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
-from .errors import Location, Problem, StoryboardError
+from ..errors import Location, Problem, StoryboardError
 
 Path_ = tuple[str | int, ...]
 
