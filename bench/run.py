@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support_storyboards import BoardShape, chains_and_fans, write_storyboard  # noqa: E402
 
 from pipeline.language.compile import compile_storyboard  # noqa: E402
-from pipeline.run import RunRequest, execute  # noqa: E402
+from pipeline.run.execute import RunRequest, execute  # noqa: E402
 
 _SCRIPT = Path(sys.executable).with_name("storyreel")
 STORYREEL = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "pipeline.cli"]

@@ -67,7 +67,7 @@ def _compile(file: str, allow_outside: bool = False, with_state: bool = True) ->
 def _state(path: Path) -> tuple[Any, Any]:
     """The lock file and the cache next to a storyboard, when the store is available."""
     try:
-        from .run import plan_state
+        from .run.execute import plan_state
     except ImportError:
         return None, None
     return plan_state(path)
@@ -209,8 +209,8 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
     Exit codes: 0 every film made, 1 the run is incomplete (the reasons are listed),
     2 a problem in the storyboard or the arguments, 130 interrupted.
     """
-    from .run import RunRequest, execute, prepare_run
-    from .scheduler import RunOptions
+    from .run.execute import RunRequest, execute, prepare_run
+    from .run.scheduler import RunOptions
 
     path = Path(file)
     prepared = prepare_run(RunRequest(path, file, frozen=frozen, allow_outside=allow_outside))
@@ -230,7 +230,7 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
     summary = _run_with_progress(req, err, len({s.identity for s in plan.shots}),
                                  lambda r, rep: execute(r, rep, prepared))
     if as_json:
-        from .run import summary_json
+        from .run.execute import summary_json
 
         click.echo(summary_json(summary))
     else:

@@ -22,8 +22,8 @@ from support_storyboards import BoardShape, chains_and_fans, write_storyboard
 
 from pipeline.cli import main
 from pipeline.media import probe_video
-from pipeline.run import RunRequest, execute
-from pipeline.scheduler import Job
+from pipeline.run.execute import RunRequest, execute
+from pipeline.run.scheduler import Job
 
 SHOTS = chains_and_fans(100, seed=11, roots=4, sizes=((640, 360), (360, 360)))
 # The film takes the 640x360 trees, so it is stitched by stream copy.

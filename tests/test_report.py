@@ -15,7 +15,7 @@ from pipeline.report import (
     graph_mermaid,
     print_plan,
 )
-from pipeline.scheduler import Job, JobStatus
+from pipeline.run.scheduler import Job, JobStatus
 
 STORY = """\
 version: 1

@@ -25,11 +25,11 @@ from pipeline.api import (
     TaskStatus,
     VideoResult,
 )
-from pipeline.chain import Chain
 from pipeline.errors import ApiError
 from pipeline.language.compile import compile_storyboard
 from pipeline.media import extract_frame
-from pipeline.scheduler import Job, JobStatus, RunOptions, Scheduler
+from pipeline.run.chain import Chain
+from pipeline.run.scheduler import Job, JobStatus, RunOptions, Scheduler
 from pipeline.store import Journal, ObjectStore, TaskPhase
 
 

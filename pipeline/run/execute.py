@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ExitCode, StoryreelError, UsageError
-from .films import FilmResult, make_films
-from .language.compile import Compiled, compile_storyboard
-from .language.plan import PlannedShot, Reason
-from .language.select import select_keys
-from .scheduler import Job, JobStatus, Reporter, RunOptions, Scheduler
-from .store import (
+from ..errors import ExitCode, StoryreelError, UsageError
+from ..language.compile import Compiled, compile_storyboard
+from ..language.plan import PlannedShot, Reason
+from ..language.select import select_keys
+from ..store import (
     Journal,
     Lock,
     LockEntry,
@@ -30,6 +28,8 @@ from .store import (
     store_root_for,
     write_lock,
 )
+from .films import FilmResult, make_films
+from .scheduler import Job, JobStatus, Reporter, RunOptions, Scheduler
 
 SIMULATOR_URL = "http://simulator.storyreel.invalid/v1"
 
@@ -178,14 +178,14 @@ def _subplan(plan: Any, keys: set[str]) -> Any:
 
 def make_backend(req: RunRequest, store: ObjectStore) -> tuple[Any, str]:
     """(backend, backend id for the upload cache)."""
-    from .api import RunwareClient
+    from ..api import RunwareClient
 
     if req.backend == "runware":
         client = RunwareClient.from_env(req.environ)
         return client, client.base_url
     if req.backend != "simulator":
         raise UsageError(f"unknown backend {req.backend!r}", hint="use simulator or runware")
-    from .simulator.app import SimulatorConfig, simulator_transport
+    from ..simulator.app import SimulatorConfig, simulator_transport
 
     config = SimulatorConfig(state_dir=store.root / "simulator", **req.simulator)
     transport = simulator_transport(config)

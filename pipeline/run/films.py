@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import MediaError
-from .language.compile import Compiled
-from .language.plan import FilmPlan
-from .media import remove_partials
+from ..errors import MediaError
+from ..language.compile import Compiled
+from ..language.plan import FilmPlan
+from ..media import remove_partials
+from ..stitch import Transition, stitch_clips
+from ..store import ObjectStore, sha256_file, write_atomic
 from .scheduler import Job, Reporter
-from .stitch import Transition, stitch_clips
-from .store import ObjectStore, sha256_file, write_atomic
 
 
 @dataclass(frozen=True)

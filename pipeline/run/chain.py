@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .api import Backend
-from .media import extract_frame, save_png
-from .store import ObjectStore, ShotRecord
+from ..api import Backend
+from ..media import extract_frame, save_png
+from ..store import ObjectStore, ShotRecord
 
 Resolved = tuple[dict[str, Any], dict[str, str]]
 

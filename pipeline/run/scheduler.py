@@ -21,7 +21,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from .api import (
+from ..api import (
     Backend,
     SubmitOutcome,
     SubmitStatus,
@@ -29,12 +29,12 @@ from .api import (
     TaskStatus,
     VideoResult,
 )
-from .api.wire import TRANSIENT_CODES
+from ..api.wire import TRANSIENT_CODES
+from ..errors import ApiError, StoryreelError
+from ..language.plan import Plan, PlannedShot
+from ..media import probe_video
+from ..store import Journal, JournalTask, ObjectStore, ShotRecord, Take, TaskPhase
 from .chain import Chain
-from .errors import ApiError, StoryreelError
-from .language.plan import Plan, PlannedShot
-from .media import probe_video
-from .store import Journal, JournalTask, ObjectStore, ShotRecord, Take, TaskPhase
 
 MiB = 1 << 20
 T = TypeVar("T")

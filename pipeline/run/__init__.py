@@ -1,0 +1,7 @@
+"""The run phase: a compiled plan and a backend in; shots generated, frames chained, films
+stitched, the lock file written and a summary out.
+
+`execute` is the run itself; `scheduler` runs the shot graph against the API in one asyncio
+loop, `chain` resolves the images a request needs (parents' frames, local files) and `films`
+stitches each variant's film.
+"""
