@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -37,9 +35,10 @@ from av.video.stream import VideoStream
 from PIL import Image
 
 from .errors import MediaError
+from .store.atomic import write_atomic
 
 __all__ = [
-    "AUDIO_RATE", "Canvas", "Clip", "Probe", "Sound", "annexb_units", "atomic_output",
+    "AUDIO_RATE", "Canvas", "Clip", "Probe", "Sound", "annexb_units",
     "avcc_units", "blend_frames", "extract_frame", "fit_frame", "media_errors", "mix_sounds",
     "open_input", "probe_video", "save_png", "time_base", "video_duration", "video_stream",
 ]
@@ -263,33 +262,9 @@ def save_png(image: Image.Image, out: Path) -> str:
     # No metadata is passed, so nothing time- or host-dependent ends up in the file.
     image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     data = buffer.getvalue()
-    with media_errors(out), atomic_output(out) as tmp:
-        tmp.write_bytes(data)
+    with media_errors(out):
+        write_atomic(out, data)
     return hashlib.sha256(data).hexdigest()
-
-
-@contextmanager
-def atomic_output(out: Path) -> Iterator[Path]:
-    """A temporary path next to `out`: renamed over `out` on success, removed on any error.
-
-    Same folder, so the rename is atomic and readers see the old file or the new one, never
-    half of one.
-    """
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def remove_partials(out: Path) -> None:
-    """Delete the temporary files `atomic_output` left for `out` in processes that died
-    mid-write. Only for a caller that holds the folder: a live writer's file looks the same."""
-    name = re.compile(rf"\.{re.escape(out.name)}\.[0-9a-f]{{8}}\.part")
-    for path in out.parent.glob(".*.part"):
-        if name.fullmatch(path.name):
-            path.unlink(missing_ok=True)
 
 
 # --- reading clips for the film ---------------------------------------------------------

@@ -44,7 +44,6 @@ from .media import (
     Clip,
     Sound,
     annexb_units,
-    atomic_output,
     avcc_units,
     blend_frames,
     media_errors,
@@ -52,6 +51,7 @@ from .media import (
     time_base,
     video_duration,
 )
+from .store.atomic import atomic_path
 
 __all__ = ["StitchMethod", "StitchResult", "Transition", "stitch_clips"]
 
@@ -150,7 +150,7 @@ def stitch_clips(
     fmt = _output_format(out, output_format)
     with ExitStack() as stack:
         opened = [stack.enter_context(Clip.open(path)) for path in clips]
-        with media_errors(out), atomic_output(out) as tmp:
+        with media_errors(out), atomic_path(out) as tmp:
             method, frames, seconds = _stitch(opened, tmp, fmt, transition)
     return StitchResult(out, method, seconds, frames)
 

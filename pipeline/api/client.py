@@ -18,7 +18,6 @@ import base64
 import email.utils
 import hashlib
 import logging
-import os
 import random
 import time
 import uuid as uuidlib
@@ -30,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from ..errors import ApiError, UsageError
+from ..store.atomic import atomic_path
 from .polling import RetryPolicy, retries_left, retry_delay
 from .wire import (
     TRANSIENT_STATUSES,
@@ -233,18 +233,13 @@ class RunwareClient:
                 self._on_request(task_type)
 
     async def _download_once(self, url: str, dest: Path, max_bytes: int) -> Download:
-        part = dest.with_name(f".{dest.name}.{uuidlib.uuid4().hex[:8]}.part")
         try:
-            async with self._http.stream("GET", url, follow_redirects=True) as response:
-                _check_download(response, url, max_bytes)
-                size, digest = await _write_stream(response, part, url, max_bytes)
-            os.replace(part, dest)
+            with atomic_path(dest) as part:
+                async with self._http.stream("GET", url, follow_redirects=True) as response:
+                    _check_download(response, url, max_bytes)
+                    size, digest = await _write_stream(response, part, url, max_bytes)
         except httpx.TransportError as exc:
-            part.unlink(missing_ok=True)
             raise _transport_error(exc, url, self._timeout) from exc
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
         return Download(dest, size, digest, response.headers.get("content-type"))
 
 

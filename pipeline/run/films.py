@@ -17,9 +17,8 @@ from typing import Any
 from ..errors import MediaError
 from ..language.compile import Compiled
 from ..language.plan import FilmPlan
-from ..media import remove_partials
 from ..stitch import Transition, stitch_clips
-from ..store import ObjectStore, sha256_file, write_atomic
+from ..store import ObjectStore, remove_partials, sha256_file, write_atomic
 from .scheduler import Job, Reporter
 
 

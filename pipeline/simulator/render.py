@@ -11,8 +11,6 @@ a worker thread while the encoder runs. The same spec always gives the same byte
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +24,7 @@ import numpy as np
 from av.video.frame import PictureType
 from PIL import Image, ImageOps
 
+from ..store.atomic import atomic_path
 from .camera import CAMERA, DRIFT, Canvas, View, margins, smoothstep
 from .frames import U8, Flight, FrameBuffer, Sprite, Tables, caption, cutout, rgb_to_yuv
 from .looks import (
@@ -263,19 +262,10 @@ def _flash(film: Film, beat: Beat) -> float:
 
 
 def render_clip(spec: RenderSpec, out: Path) -> None:
-    """Write the clip to `out` atomically (temp file in the same folder, then os.replace)."""
-    out = Path(out)
+    """Write the clip to `out` atomically."""
     film = make_film(spec)
-    handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(handle)
-    temp = Path(name)
-    try:
+    with atomic_path(Path(out)) as temp:
         _encode(film, ahead(compose(film, beat) for beat in film.beats), temp)
-        temp.chmod(0o644)
-        os.replace(temp, out)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def _encode(film: Film, frames: Iterable[FrameBuffer], path: Path) -> None:

@@ -21,7 +21,6 @@ import binascii
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -40,6 +39,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from ..language.catalog import ModelSpec
+from ..store.atomic import write_atomic
 from .faults import random_seed, result_latencies, task_fails
 
 UUID_V4 = re.compile(
@@ -276,16 +276,6 @@ def derived_uuid(*parts: object) -> str:
     """A UUIDv4-shaped id that depends only on its parts (same task -> same videoUUID)."""
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
     return str(uuidlib.UUID(bytes=digest[:16], version=4))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    part = path.with_name(f".{path.name}.{uuidlib.uuid4().hex[:8]}.part")
-    try:
-        part.write_bytes(data)
-        os.replace(part, path)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
 
 
 class SimulatorState:

@@ -5,7 +5,7 @@ Output: the content-addressed cache and the task journal under `<storyboard fold
 and `<storyboard>.lock` next to the storyboard. Every file is replaced atomically.
 """
 
-from .atomic import atomic_writer, fsync_dir, write_atomic
+from .atomic import atomic_path, atomic_writer, fsync_dir, remove_partials, write_atomic
 from .journal import OPEN_PHASES, Journal, JournalError, JournalTask, TaskPhase
 from .lock import (
     HEADER,
@@ -45,11 +45,13 @@ __all__ = [
     "StoredObject",
     "TaskPhase",
     "Take",
+    "atomic_path",
     "atomic_writer",
     "diff_locks",
     "lock_path_for",
     "fsync_dir",
     "read_lock",
+    "remove_partials",
     "render_lock",
     "sha256_file",
     "store_root_for",
