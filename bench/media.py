@@ -22,8 +22,9 @@ import imageio_ffmpeg  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.media import extract_frame, save_png
-from pipeline.stitch import H264_OPTIONS, Transition, stitch_clips
+from pipeline.media.formats import H264_OPTIONS
+from pipeline.media.frames import extract_frame, save_png
+from pipeline.media.stitch import Transition, stitch_clips
 
 WIDTH, HEIGHT, FPS, GOP = 1280, 720, 24, 24
 REPEATS = 3

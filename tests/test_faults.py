@@ -21,7 +21,7 @@ from support_processes import Finished, run_to_end, simulator
 from support_storyboards import BoardShape, chains_and_fans, write_storyboard
 
 from pipeline.cli import main
-from pipeline.media import probe_video
+from pipeline.media.probe import probe_video
 from pipeline.run.execute import RunRequest, execute
 from pipeline.run.scheduler import Job
 

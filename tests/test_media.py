@@ -22,8 +22,10 @@ from av.video.stream import VideoStream
 from PIL import Image
 
 from pipeline.errors import MediaError
-from pipeline.media import Probe, extract_frame, probe_video, save_png
-from pipeline.stitch import H264_OPTIONS, StitchResult, Transition, stitch_clips
+from pipeline.media.formats import H264_OPTIONS
+from pipeline.media.frames import extract_frame, save_png
+from pipeline.media.probe import Probe, probe_video
+from pipeline.media.stitch import StitchResult, Transition, stitch_clips
 
 W, H, FPS = 320, 180, 24
 RED, GREEN, BLUE, YELLOW = (200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)

@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.media import extract_frame, probe_video
+from pipeline.media.frames import extract_frame
+from pipeline.media.probe import probe_video
 from pipeline.store import read_lock
 
 STORY = """\

@@ -27,7 +27,7 @@ from pipeline.api import (
 )
 from pipeline.errors import ApiError
 from pipeline.language.compile import compile_storyboard
-from pipeline.media import extract_frame
+from pipeline.media.frames import extract_frame
 from pipeline.run.chain import Chain
 from pipeline.run.scheduler import Job, JobStatus, RunOptions, Scheduler
 from pipeline.store import Journal, ObjectStore, TaskPhase

@@ -19,7 +19,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from pipeline.api import RunwareClient, TaskStatus, VideoResult
-from pipeline.media import extract_frame, probe_video
+from pipeline.media.frames import extract_frame
+from pipeline.media.probe import probe_video
 from pipeline.simulator.app import SimulatorApp, SimulatorConfig, simulator_transport
 
 FPS = 24

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import Backend
-from ..media import extract_frame, save_png
+from ..media.frames import extract_frame, save_png
 from ..store import ObjectStore, ShotRecord
 
 Resolved = tuple[dict[str, Any], dict[str, str]]

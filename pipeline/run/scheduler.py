@@ -32,7 +32,7 @@ from ..api import (
 from ..api.wire import TRANSIENT_CODES
 from ..errors import ApiError, StoryreelError
 from ..language.plan import Plan, PlannedShot
-from ..media import probe_video
+from ..media.probe import probe_video
 from ..store import Journal, JournalTask, ObjectStore, ShotRecord, Take, TaskPhase
 from .chain import Chain
 
