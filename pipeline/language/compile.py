@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problem, StoryboardError
+from ..media.formats import EXTENSIONS
 from ..store import sha256_file
 from .catalog import Catalog, closest_hint, load_catalog
 from .graph import ShotGraph, build_graph
@@ -36,8 +37,6 @@ from .templates import (
     render_film_strings,
     shot_key,
 )
-
-EXTENSIONS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
 
 
 @dataclass(frozen=True)

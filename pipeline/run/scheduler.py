@@ -32,6 +32,7 @@ from ..api import (
 from ..api.wire import TRANSIENT_CODES
 from ..errors import ApiError, StoryreelError
 from ..language.plan import Plan, PlannedShot
+from ..media.formats import EXTENSIONS
 from ..media.probe import probe_video
 from ..store import Journal, JournalTask, ObjectStore, ShotRecord, Take, TaskPhase
 from .chain import Chain
@@ -368,7 +369,7 @@ class Scheduler:
     async def _collect(self, job: Job, state: TaskState) -> None:
         """Download every take into the store, then record the shot and close the task."""
         self._set(job, JobStatus.DOWNLOADING)
-        ext = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}[job.lead.request.get("outputFormat", "MP4")]
+        ext = EXTENSIONS[job.lead.request.get("outputFormat", "MP4")]
         takes = [await self._patiently(f"{job.label}: downloading take {i + 1}",
                                        partial(self._download, r, i + 1, ext))
                  for i, r in enumerate(state.results)]

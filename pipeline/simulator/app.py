@@ -31,8 +31,9 @@ import httpx
 from PIL import Image
 
 from ..language.catalog import ModelSpec, load_catalog
+from ..media.formats import EXTENSIONS, FORMATS
 from .faults import ConnectionDropped, Fault, request_fault
-from .render import EXTENSIONS, RenderSpec, render_clip
+from .render import RenderSpec, render_clip
 from .serve import (
     Message,
     Receive,
@@ -67,7 +68,6 @@ from .state import (
 
 log = logging.getLogger("pipeline.simulator")
 
-CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime"}
 
 
 @dataclass(frozen=True)
@@ -413,7 +413,7 @@ class SimulatorApp:
             return
         file = await self._rendered(record, result)
         self.stats.downloads += 0 if head else 1
-        await send_file(send, file, CONTENT_TYPES[EXTENSIONS[record.output_format]], head)
+        await send_file(send, file, FORMATS[record.output_format].content_type, head)
 
     async def _image(self, path: str, head: bool, send: Send) -> None:
         image_uuid = path.rsplit("/", 1)[-1].removesuffix(".png")

@@ -24,6 +24,7 @@ import numpy as np
 from av.video.frame import PictureType
 from PIL import Image, ImageOps
 
+from ..media.formats import EXTENSIONS, FORMATS, open_output
 from ..store.atomic import atomic_path
 from .camera import CAMERA, DRIFT, Canvas, View, margins, smoothstep
 from .frames import U8, Flight, FrameBuffer, Sprite, Tables, caption, cutout, rgb_to_yuv
@@ -42,7 +43,6 @@ __all__ = ["CAMERA", "EFFECTS", "ENCODER_THREADS", "EXTENSIONS", "MOTION_MODES",
            "Beat", "Film", "RenderSpec", "Stage", "ahead", "compose", "fit_image", "make_beats",
            "make_film", "render_clip"]
 
-EXTENSIONS = {"MP4": "mp4", "WEBM": "webm", "MOV": "mov"}
 MOTION_MODES = ("normal", "fast")
 ENCODER_THREADS = 2  # fixed: x264 and libvpx output depends on the thread count
 _RAMP = 0.1  # share of the clip over which looks fade in after, or out before, a given image
@@ -270,10 +270,7 @@ def render_clip(spec: RenderSpec, out: Path) -> None:
 
 def _encode(film: Film, frames: Iterable[FrameBuffer], path: Path) -> None:
     spec = film.spec
-    options = {"fflags": "+bitexact"}
-    if spec.output_format != "WEBM":
-        options["movflags"] = "+faststart"
-    with av.open(str(path), "w", format=EXTENSIONS[spec.output_format], options=options) as box:
+    with open_output(path, FORMATS[spec.output_format]) as box:
         stream = box.add_stream(_codec(spec), rate=spec.fps, options=_codec_options(spec))
         _configure(stream.codec_context, spec)
         for index, frame in enumerate(frames):
