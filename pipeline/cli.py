@@ -16,7 +16,8 @@ import click
 from rich.console import Console
 
 from .errors import ExitCode, RunIncomplete, StoryreelError, UsageError
-from .report import graph_dot, graph_mermaid, plan_json, print_plan
+from .report.graph import graph_dot, graph_mermaid
+from .report.plan import plan_json, print_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -252,7 +253,7 @@ def _confirm_spend(plan: Any, err: Console, yes: bool) -> None:
 def _run_with_progress(req: Any, err: Console, total: int, execute: Any) -> Any:
     import asyncio
 
-    from .report import LiveReporter, PlainReporter
+    from .report.progress import LiveReporter, PlainReporter
 
     try:
         if err.is_terminal:

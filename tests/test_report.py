@@ -8,13 +8,9 @@ from pathlib import Path
 from rich.console import Console
 
 from pipeline.language.compile import compile_storyboard
-from pipeline.report import (
-    LiveReporter,
-    PlainReporter,
-    graph_dot,
-    graph_mermaid,
-    print_plan,
-)
+from pipeline.report.graph import graph_dot, graph_mermaid
+from pipeline.report.plan import print_plan
+from pipeline.report.progress import LiveReporter, PlainReporter
 from pipeline.run.scheduler import Job, JobStatus
 
 STORY = """\

@@ -1,0 +1,50 @@
+"""Plan report: a `Plan` in; a table for people and JSON for tools, out."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from ..language.plan import Plan, PlannedShot
+
+
+def plan_table(plan: Plan) -> Table:
+    table = Table(title=f"plan: {plan.name}", title_justify="left")
+    for column in ("shot", "variant", "depends on", "size", "duration", "takes", "cost",
+                   "status"):
+        table.add_column(column, justify="right" if column in ("takes", "cost") else "left")
+    for shot in plan.shots:
+        table.add_row(*_plan_row(shot))
+    return table
+
+
+def _plan_row(shot: PlannedShot) -> list[str]:
+    variant = ", ".join(f"{k}={v}" for k, v in shot.variant.items()) or "-"
+    needs = ", ".join(n.split("[")[0] for n in shot.needs) or "-"
+    cost = f"${shot.estimated_cost:.3f}" + ("~" if shot.cost_is_estimate else "")
+    takes = str(shot.takes) if shot.takes == 1 else f"{shot.takes} (pick {shot.pick})"
+    return [shot.id, variant, needs, f"{shot.size[0]}x{shot.size[1]}", f"{shot.duration:g}s",
+            takes, cost, str(shot.reason)]
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    for warning in plan.warnings:
+        console.print(warning.render(), markup=False, highlight=False)
+    console.print(plan_table(plan))
+    unique = len({s.identity for s in plan.shots})
+    to_run = len({s.identity for s in plan.shots if not s.cached})
+    estimate = any(s.cost_is_estimate for s in plan.shots)
+    console.print(
+        f"{len(plan.shots)} shots ({unique} distinct requests, {to_run} to generate), "
+        f"{len(plan.films)} film{'s' if len(plan.films) != 1 else ''}; "
+        f"estimated cost ${plan.estimated_cost:.3f}{' (partly estimated: ~)' if estimate else ''}",
+        markup=False, highlight=False)
+    if plan.critical_path:
+        path = " -> ".join(k.split("[")[0] for k in plan.critical_path)
+        console.print(f"critical path: {path}", markup=False, highlight=False)
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps(plan.to_json(), indent=2, ensure_ascii=False)
