@@ -1,0 +1,79 @@
+"""The language commands: validate, plan and graph a storyboard; nothing is spent."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from ..report.graph import graph_dot, graph_mermaid
+from ..report.plan import plan_json, print_plan
+from .common import compile_file, reports_errors
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--allow-outside", is_flag=True,
+              help="Allow local image files outside the storyboard's folder.")
+@reports_errors
+def validate(files: tuple[str, ...], allow_outside: bool) -> None:
+    """Check storyboards: YAML, schema, templates, graph and every request.
+
+    Prints one line per valid file; otherwise every problem, sorted by line, as
+    file:line:col, and exits 2.
+    """
+    from ..errors import StoryboardError
+
+    failed: list[StoryboardError] = []
+    for file in files:
+        try:
+            compiled = compile_file(file, allow_outside, with_state=False)
+        except StoryboardError as exc:
+            failed.append(exc)
+            continue
+        plan = compiled.plan
+        for warning in plan.warnings:
+            click.echo(warning.render(), err=True)
+        click.echo(f"{file}: ok: {len(compiled.board.shots)} shots, {len(plan.shots)} "
+                   f"expanded, {len(plan.films)} film(s), {len(plan.layers)} layers, "
+                   f"estimated ${plan.estimated_cost_all:.3f}")
+    if failed:
+        raise StoryboardError([p for exc in failed for p in exc.problems])
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the plan as JSON: shots[{id, key, variant, needs, request, identity, "
+                   "cached, estimated_cost, ...}] and estimated_cost.")
+@click.option("--allow-outside", is_flag=True,
+              help="Allow local image files outside the storyboard's folder.")
+@reports_errors
+def plan(file: str, as_json: bool, allow_outside: bool) -> None:
+    """Show exactly what a run would send, why each shot runs, and the cost.
+
+    `request` is the exact videoInference task (taskUUID aside); an image known only at run
+    time (a frame of another shot, a local file to upload) appears as an object naming its
+    source. Status says why a shot runs (new, request changed, input frame changed, pick
+    changed, missing file) or that it is cached.
+    """
+    compiled = compile_file(file, allow_outside)
+    if as_json:
+        for warning in compiled.plan.warnings:  # stdout stays pure JSON
+            click.echo(warning.render(), err=True)
+        click.echo(plan_json(compiled.plan))
+        return
+    print_plan(compiled.plan, Console(highlight=False, width=None if sys.stdout.isatty() else 160))
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
+              show_default=True, help="Mermaid (paste into Markdown) or Graphviz dot.")
+@reports_errors
+def graph(file: str, fmt: str) -> None:
+    """Print the shot graph: an edge for every frame one shot takes from another."""
+    compiled = compile_file(file, with_state=False)
+    click.echo(graph_mermaid(compiled.graph) if fmt == "mermaid" else graph_dot(compiled.graph),
+               nl=False)
