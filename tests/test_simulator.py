@@ -21,7 +21,8 @@ from PIL import Image
 
 from pipeline.language.catalog import load_catalog
 from pipeline.simulator.app import SimulatorApp, SimulatorConfig, create_app
-from pipeline.simulator.serve import Receive, Scope, Send, running
+from pipeline.simulator.asgi import Receive, Scope, Send
+from pipeline.simulator.serve import running
 
 DATA = Path(__file__).parent / "data"
 SPEC = load_catalog().get("pixverse:1@3")

@@ -32,9 +32,7 @@ from PIL import Image
 
 from ..language.catalog import ModelSpec, load_catalog
 from ..media.formats import EXTENSIONS, FORMATS
-from .faults import ConnectionDropped, Fault, request_fault
-from .render import RenderSpec, render_clip
-from .serve import (
+from .asgi import (
     Message,
     Receive,
     Scope,
@@ -44,6 +42,8 @@ from .serve import (
     send_file,
     send_json,
 )
+from .faults import ConnectionDropped, Fault, request_fault
+from .render import RenderSpec, render_clip
 from .state import (
     PLACEHOLDER_PREFIX,
     Dice,

@@ -1,4 +1,4 @@
-"""Serving the simulator over HTTP: ASGI message helpers, the uvicorn runner, the command.
+"""Serving the simulator over HTTP: the uvicorn runner and the `simulate` command.
 
 Input: a `SimulatorConfig` and a host and port (or command-line options).
 Output: a server that answers at `http://HOST:PORT/v1` like Runware (`serve`, blocking; or
@@ -8,84 +8,22 @@ Output: a server that answers at `http://HOST:PORT/v1` like Runware (`serve`, bl
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from .app import SimulatorApp, SimulatorConfig, create_app
+from .asgi import ASGIApp, Receive, Scope, Send
 from .faults import ConnectionDropped
 
-if TYPE_CHECKING:
-    from .app import SimulatorApp, SimulatorConfig
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-CHUNK = 256 * 1024
 FAULT_KINDS = ("429", "500", "503", "drop", "task")
-
-
-# -- ASGI plumbing -----------------------------------------------------------------------
-
-
-def bearer_key(scope: Scope) -> str:
-    """The key of an `Authorization: Bearer <key>` header, or ''."""
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"authorization":
-            scheme, _, key = value.decode("latin-1").partition(" ")
-            return key.strip() if scheme.lower() == "bearer" else ""
-    return ""
-
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None past `limit` bytes (read no further)."""
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
-            return None
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(parts)
-
-
-async def send_json(send: Send, status: int, payload: Any,
-                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        *(headers or [])]})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def send_file(send: Send, path: Path, content_type: str, head: bool) -> None:
-    """A file with its Content-Length, in chunks (HEAD: the headers only)."""
-    size = path.stat().st_size
-    await send({"type": "http.response.start", "status": 200, "headers": [
-        (b"content-type", content_type.encode()), (b"content-length", str(size).encode())]})
-    if head:
-        await send({"type": "http.response.body", "body": b""})
-        return
-    with path.open("rb") as file:
-        while chunk := file.read(CHUNK):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
 
 
 # -- uvicorn -----------------------------------------------------------------------------
@@ -143,7 +81,6 @@ def _origin(host: str, port: int) -> str:
 def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8188, *,
           echo: Callable[[str], None] = click.echo, access_log: bool = True) -> None:
     """Answer like Runware at http://HOST:PORT/v1 until interrupted."""
-    from .app import create_app
 
     sock = _bind(host, port)
     origin = _origin(host, sock.getsockname()[1])
@@ -213,7 +150,6 @@ def _wait_started(server: Any, thread: threading.Thread, limit: float = 10.0) ->
 def serving(config: SimulatorConfig, *, host: str = "127.0.0.1",
             clock: Callable[[], float] = time.time) -> Iterator[Served]:
     """The simulator on a real socket, in a thread: `with serving(cfg) as s: s.url`."""
-    from .app import create_app
 
     def make(origin: str) -> SimulatorApp:
         return create_app(config, clock=clock, public_url=origin)
@@ -314,8 +250,6 @@ def simulate_command() -> click.Command:
     def simulate(host: str, port: int, api_key: str | None, latency: tuple[float, float],
                  fail_rates: dict[str, float], retry_after: float, url_ttl: float | None,
                  seed: int, max_tasks: int, access_log: bool, state_dir: Path | None) -> None:
-        from .app import SimulatorConfig
-
         config = SimulatorConfig(
             api_key=api_key, latency=latency, rate_429=fail_rates.get("429", 0.0),
             retry_after=retry_after, rate_500=fail_rates.get("500", 0.0),
