@@ -1,9 +1,10 @@
 """The model catalog: request schemas, cross-field rules, sizes and prices, as data.
 
 Input: the JSON files under `schemas/models/` (one per Runware model AIR id).
-Output: `ModelSpec` objects that check a request (`check_request`), estimate its cost and
-resolve its output size. The planner and the simulator both use this, so the simulator
-refuses exactly what the planner refuses. Adding a model means adding a file, not code.
+Output: `ModelSpec` objects that check a request (`check_request`), estimate its cost
+(`prices`), resolve its output size, and say what it takes and makes (`capabilities`). The
+planner and the simulator both use this, so the simulator refuses exactly what the planner
+refuses. Adding a model means adding a file, not code.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from ..errors import UsageError
+from .capabilities import Sound, describe_frames, frame_positions, read_frames
+from .prices import Cost, PriceList
+from .shapes import RequestShapes
 
 JsonPath = tuple[str | int, ...]
 
@@ -43,12 +47,6 @@ class Violation:
     warning: bool = False
     hint: str | None = None
     allowed: tuple[Any, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Cost:
-    amount: float
-    estimated: bool
 
 
 @dataclass(frozen=True)
@@ -77,36 +75,93 @@ class ModelSpec:
     rules: tuple[Rule, ...]
     validator: Draft202012Validator = field(repr=False)
     shapes: RequestShapes = field(repr=False, compare=False)
+    frames: tuple[str, ...] = ("first", "last")
+    sound: Sound = Sound("never")
+    price_list: PriceList = field(default_factory=lambda: PriceList.read(None))
+    absent: Mapping[str, str] = field(default_factory=dict)  # field -> why the model lacks it
 
-    def check_request(self, request: Mapping[str, Any]) -> list[Violation]:
-        """Every schema violation and rule break of `request`, warnings included."""
-        return self.shapes.check(request, self._check)
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.air})"
+
+    @property
+    def takes_seed(self) -> bool:
+        return "seed" in self.schema.get("properties", {})
+
+    def check_request(self, request: Mapping[str, Any], *, frames: bool = True
+                      ) -> list[Violation]:
+        """Every schema violation and rule break of `request`, warnings included; with
+        `frames`, also every frame image in a position the model does not take."""
+        found = self.shapes.check(request, self._check)
+        wrong = self.frame_violations(request) if frames else []
+        if wrong:  # the schema's own complaints about those images say less
+            found = [v for v in found if v.path[:2] != ("inputs", "frameImages")]
+        return wrong + found
+
+    def frame_violations(self, request: Mapping[str, Any]) -> list[Violation]:
+        """A frame image in a position the model does not take, or two in one position."""
+        out: list[Violation] = []
+        seen: set[str] = set()
+        positions = frame_positions(request)
+        if len(positions) > 2:  # the schema's maxItems says what is wrong
+            return out
+        for i, position in enumerate(positions):
+            if position not in self.frames:
+                message = (f"{self.label} takes {describe_frames(self.frames)}, "
+                           f"not a {position} frame")
+            elif position in seen:
+                message = f"two frame images for the {position} frame"
+            else:
+                seen.add(position)
+                continue
+            out.append(Violation(("inputs", "frameImages", i), message,
+                                 "unsupportedFrameImages", "inputs.frameImages"))
+        return out
 
     def _check(self, request: Mapping[str, Any]) -> list[Violation]:
         errors = list(self.validator.iter_errors(request))
         # A value of the wrong type breaks its enum or range too; report the type alone.
         mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
-        found = [translate_error(e) for e in errors
+        found = [self._own_words(translate_error(e)) for e in errors
                  if e.validator == "type" or tuple(e.absolute_path) not in mistyped]
         for rule in self.rules:
             if rule.when.is_valid(request):
                 found.append(_rule_violation(rule, request))
         return found
 
+    def _own_words(self, v: Violation) -> Violation:
+        """A field the model does not have: say so, with why or the closest field it has."""
+        if v.code != "unsupportedParameter":
+            return v
+        hint = self.absent.get(v.parameter) or v.hint or self._fields_hint(v.path[:-1])
+        return replace(v, message=f"{self.air} has no parameter {v.path[-1]!r}", hint=hint)
+
+    def _fields_hint(self, path: JsonPath) -> str | None:
+        node: Any = self.schema
+        for part in path:
+            node = node.get("properties", {}).get(part, {}) if isinstance(node, dict) else {}
+        names = list(node.get("properties", {})) if isinstance(node, dict) else []
+        if not names or len(names) > 8:
+            return None
+        where = ".".join(str(p) for p in path) or "the request"
+        return f"{self.name} takes, in {where}: {', '.join(names)}"
+
     def resolution(self, request: Mapping[str, Any]) -> str:
         """The resolution class (e.g. '720p') of a request, from resolution or width x height."""
         if "width" in request and "height" in request:
-            short = min(int(request["width"]), int(request["height"]))
-            if short in self._classes:
-                return self._classes[short]
+            w, h = request["width"], request["height"]
+            found = self._classes.get((w, h)) or self._classes.get(min(int(w), int(h)))
+            if found:
+                return found
         return str(request.get("resolution", self.sizes["default"]))
 
     @cached_property
-    def _classes(self) -> dict[int, str]:
-        """Resolution class by the short side of a size in the table ('720p' for 720)."""
-        classes: dict[int, str] = {}
+    def _classes(self) -> dict[tuple[int, int] | int, str]:
+        """Resolution class by size in the table, and by a size's short side ('720p' for 720)."""
+        classes: dict[tuple[int, int] | int, str] = {}
         for name, pairs in self.sizes["table"].items():
             for w, h in pairs:
+                classes.setdefault((w, h), str(name))
                 classes.setdefault(min(w, h), str(name))
         return classes
 
@@ -128,70 +183,11 @@ class ModelSpec:
         return float(request.get("duration", self.default_duration))
 
     def estimate_cost(self, request: Mapping[str, Any]) -> Cost:
-        """Price of one request (all its results) from the published table."""
-        res = self.resolution(request)
-        table = self.prices["table"]
-        estimated = res not in table
-        res = res if not estimated else self.prices["estimate"].get(res, next(iter(table)))
-        seconds = self.duration(request)
-        per_clip = table[res].get(f"{seconds:g}")
-        if per_clip is None:
-            estimated = True
-            per_clip = max(table[res].values()) * seconds / max(float(k) for k in table[res])
+        """Price of one request (all its results) from the published prices."""
+        clip = self.price_list.clip(self.resolution(request), self.duration(request),
+                                    self.sound.is_on(request))
         count = int(request.get("numberResults", 1))
-        return Cost(round(per_clip * count, 6), estimated)
-
-
-class RequestShapes:
-    """`check_request` remembered by the shape of a request.
-
-    A plan checks one request per shot, and most differ only in free fields (prompts, seeds)
-    whose schema is a plain type with bounds or a pattern and which nothing else in the
-    schema or its rules reads. Such a field, when its own bounds hold, cannot change the
-    outcome, so it is swapped for a valid value seen before: requests that differ only there
-    share one check.
-    """
-
-    LIMIT = 4096  # remembered shapes; a long-lived process forgets them all past this
-    _SIMPLE = frozenset({"type", "minLength", "maxLength", "minimum", "maximum", "pattern",
-                         "description", "default", "title", "examples", "x-message"})
-    _TYPES = {"string": (str,), "integer": (int,), "number": (int, float)}
-
-    def __init__(self, schema: Mapping[str, Any]) -> None:
-        rest = json.dumps({k: v for k, v in schema.items() if k not in ("properties", "required")})
-        self.free = {name: sub for name, sub in schema.get("properties", {}).items()
-                     if isinstance(sub, dict) and set(sub) <= self._SIMPLE
-                     and sub.get("type") in self._TYPES
-                     and f'"{name}"' not in rest and f"{{{name}}}" not in rest}
-        self.stand_in: dict[str, Any] = {}
-        self.memo: dict[str, tuple[Violation, ...]] = {}
-
-    def check(self, request: Mapping[str, Any],
-              run: Callable[[Mapping[str, Any]], list[Violation]]) -> list[Violation]:
-        shaped = dict(request)
-        for name, sub in self.free.items():
-            if name in shaped and _holds(sub, shaped[name]):
-                shaped[name] = self.stand_in.setdefault(name, shaped[name])
-        try:
-            key = json.dumps(shaped, separators=(",", ":"))  # same order, same shape
-        except (TypeError, ValueError):  # not JSON: check it as it is
-            return run(request)
-        found = self.memo.get(key)
-        if found is None:
-            if len(self.memo) >= self.LIMIT:
-                self.memo.clear()
-            found = self.memo[key] = tuple(run(shaped))
-        return list(found)
-
-
-def _holds(sub: Mapping[str, Any], value: Any) -> bool:
-    """Whether `value` meets a simple schema (type, bounds, pattern) as jsonschema reads it."""
-    if isinstance(value, bool) or not isinstance(value, RequestShapes._TYPES[sub["type"]]):
-        return False
-    if isinstance(value, str):
-        return (sub.get("minLength", 0) <= len(value) <= sub.get("maxLength", len(value))
-                and ("pattern" not in sub or re.search(sub["pattern"], value) is not None))
-    return bool(sub.get("minimum", value) <= value <= sub.get("maximum", value))
+        return replace(clip, amount=round(clip.amount * count, 6))
 
 
 class Catalog:
@@ -234,10 +230,14 @@ def load_model_spec(path: Path) -> ModelSpec:
         default_duration=float(ext.get("defaultDuration", 5)),
         sent=ext.get("sent", {}),
         sizes=ext["sizes"],
-        prices=ext["prices"],
+        prices=ext.get("prices") or {},
         rules=rules,
         validator=Draft202012Validator(schema),
         shapes=RequestShapes(schema),
+        frames=read_frames(ext.get("frames")),
+        sound=Sound.read(ext.get("audio")),
+        price_list=PriceList.read(ext.get("prices")),
+        absent={str(k): str(v) for k, v in (ext.get("absent") or {}).items()},
     )
 
 

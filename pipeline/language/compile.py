@@ -7,6 +7,7 @@ hashed here, and refused outside the storyboard's folder unless allowed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,18 +17,10 @@ from ..errors import Problem, StoryboardError
 from ..media.formats import EXTENSIONS
 from ..store import sha256_file
 from .catalog import Catalog, closest_hint, load_catalog
+from .films import FilmPlan, film_plans
 from .graph import ShotGraph, build_graph
 from .model import Storyboard, read_storyboard
-from .plan import (
-    FilmPlan,
-    ImageKind,
-    LockFacts,
-    Plan,
-    PlanInputs,
-    classify_image,
-    film_plans,
-    make_plan,
-)
+from .plan import ImageKind, LockFacts, Plan, PlanInputs, classify_image, make_plan
 from .templates import (
     ExpandedShot,
     Renderer,
@@ -70,7 +63,7 @@ def compile_storyboard(
     hashes, found = hash_local_images(board, shots, allow_outside)
     problems += found
     films, found = _films(board, variants, shots, renderer)
-    problems += found
+    problems += found + _variant_models(board, catalog)
     planned: list[Any] = []
     if graph.layers:
         inputs = PlanInputs(catalog, board.model, lock or {}, is_cached or (lambda i: False),
@@ -162,5 +155,19 @@ def _film_plans(board: Storyboard, variants: Sequence[Variant], films: list[dict
     for variant, film in zip(variants, films, strict=True):
         if variant and names.count(film["file"]) > 1:
             stem, dot, ext = film["file"].rpartition(".")
-            film["file"] = f"{stem}-{'-'.join(str(v) for _, v in variant)}.{ext}"
+            film["file"] = f"{stem}-{'-'.join(_slug(v) for _, v in variant)}.{ext}"
     return film_plans(board.name, variants, films, keys_by_variant)
+
+
+def _slug(value: Any) -> str:
+    """A variant value as a part of a file name: 'pixverse:1@5' -> 'pixverse-1-5'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(value)).strip("-") or "variant"
+
+
+def _variant_models(board: Storyboard, catalog: Catalog) -> list[Problem]:
+    """A variant named `model` sets each shot's model: every value must be a known one."""
+    values = dict(board.variants).get("model", ())
+    return [board.doc.problem(("variants", "model", i), f"variants.model: unknown model "
+                              f"{value!r}", hint=closest_hint(str(value), catalog.ids)
+                              or "storyreel models lists the models")
+            for i, value in enumerate(values) if catalog.find(str(value)) is None]

@@ -20,10 +20,12 @@ from typing import Any, Protocol
 
 from ..errors import Problem
 from .catalog import Catalog, ModelSpec, closest_hint
+from .films import FilmPlan
+from .framing import check_frames
 from .graph import ShotGraph, parse_ref
 from .load import Path_
 from .schema import check_request_fields
-from .templates import ExpandedShot, Variant, shot_key
+from .templates import ExpandedShot, shot_key
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+={0,2}$")
@@ -88,12 +90,13 @@ class PlannedShot:
     estimated_cost: float
     cost_is_estimate: bool
     seed: int
-    seed_source: str  # storyboard | lock | new
+    seed_source: str  # storyboard | lock | new | none (the model takes no seed)
     takes: int
     pick: int
     model: str
     size: tuple[int, int]
     duration: float
+    price_known: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,17 +105,9 @@ class PlannedShot:
             "cached": self.cached, "status": str(self.reason), "seed": self.seed,
             "seed_source": self.seed_source, "takes": self.takes, "pick": self.pick,
             "size": f"{self.size[0]}x{self.size[1]}", "duration": self.duration,
-            "estimated_cost": self.estimated_cost, "cost_is_estimate": self.cost_is_estimate,
+            "estimated_cost": self.estimated_cost if self.price_known else None,
+            "cost_is_estimate": self.cost_is_estimate,
         }
-
-
-@dataclass(frozen=True)
-class FilmPlan:
-    variant: Mapping[str, Any]
-    keys: tuple[str, ...]
-    transition: str
-    seconds: float
-    file: str
 
 
 @dataclass(frozen=True)
@@ -134,6 +129,11 @@ class Plan:
         return round(sum(unique.values()), 6)
 
     @property
+    def unpriced(self) -> list[str]:
+        """Keys of the shots to run whose model has no published price."""
+        return [s.key for s in self.shots if not s.cached and not s.price_known]
+
+    @property
     def estimated_cost_all(self) -> float:
         unique = {s.identity: s.estimated_cost for s in self.shots}
         return round(sum(unique.values()), 6)
@@ -149,6 +149,7 @@ class Plan:
             "critical_path": list(self.critical_path),
             "estimated_cost": self.estimated_cost,
             "estimated_cost_all": self.estimated_cost_all,
+            "unpriced": self.unpriced,
         }
 
 
@@ -186,17 +187,21 @@ def make_plan(name: str, graph: ShotGraph, inputs: PlanInputs
 
 def plan_shot(shot: ExpandedShot, graph: ShotGraph, planned: Mapping[str, PlannedShot],
               inputs: PlanInputs) -> tuple[PlannedShot | None, list[Problem]]:
-    model = shot.glue.get("model") or inputs.default_model
+    model = shot.glue.get("model") or dict(shot.variant).get("model") or inputs.default_model
     spec = inputs.catalog.find(str(model)) if model else None
-    if spec is None:
-        return None, [_model_problem(shot, model, inputs.catalog)]
+    if spec is None:  # an unknown model named by a variant is reported there, once
+        named = "model" not in shot.glue and "model" in dict(shot.variant)
+        return None, [] if named else [_model_problem(shot, model, inputs.catalog)]
     request, problems = build_request(shot, spec, graph, planned, inputs)
     blocked = any(k not in planned for k in _source_keys(request))
     if blocked or any(not p.warning for p in problems):
         return None, problems
     lock = inputs.lock.get(shot.key)
     seed, seed_source = _seed(request, lock)
-    request["seed"] = seed
+    if spec.takes_seed:
+        request["seed"] = seed
+    else:
+        seed_source = "none"
     identity = sha256_text(canonical_json(_identity_view(request, planned, inputs)))
     cached = inputs.is_cached(identity)
     cost = spec.estimate_cost(request)
@@ -208,6 +213,7 @@ def plan_shot(shot: ExpandedShot, graph: ShotGraph, planned: Mapping[str, Planne
         estimated_cost=cost.amount, cost_is_estimate=cost.estimated, seed=seed,
         seed_source=seed_source, takes=int(request.get("numberResults", 1)), pick=pick,
         model=spec.air, size=spec.output_size(request), duration=spec.duration(request),
+        price_known=cost.known,
     ), problems
 
 
@@ -216,10 +222,10 @@ def _model_problem(shot: ExpandedShot, model: Any, catalog: Catalog) -> Problem:
         return shot.source.doc.problem(shot.source.path, f"shots.{shot.id}: no model",
                                        hint="set model: at the top of the file or on the shot",
                                        key=True)
-    layer = shot.source.layer if "model" in shot.source.body else None
+    layer = shot.locate(("model",)) if "model" in shot.glue else None
     doc, path = (layer.doc, layer.path + ("model",)) if layer else (shot.source.doc, ("model",))
-    return doc.problem(path, f"unknown model {model!r}; known: {', '.join(catalog.ids)}",
-                       hint=closest_hint(str(model), catalog.ids))
+    return doc.problem(path, f"unknown model {model!r}", hint=closest_hint(
+        str(model), catalog.ids) or "storyreel models lists the models")
 
 
 def build_request(shot: ExpandedShot, spec: ModelSpec, graph: ShotGraph,
@@ -235,8 +241,9 @@ def build_request(shot: ExpandedShot, spec: ModelSpec, graph: ShotGraph,
     request.update((k, v) for k, v in fields.items() if k not in request)
     for k, v in spec.sent.items():
         request.setdefault(k, v)
-    probe = _with_placeholders(request)
-    problems.extend(check_request_fields(spec, probe, f"shots.{shot.id}",
+    wrong, probe = check_frames(shot, spec, _with_placeholders(request), inputs.catalog)
+    problems.extend(wrong)
+    problems.extend(check_request_fields(spec, dict(probe), f"shots.{shot.id}",
                                          lambda p, key: _locate(shot, p)))
     problems.extend(_pick_problems(shot, request))
     return request, problems
@@ -368,16 +375,3 @@ def _reason(shot: ExpandedShot, identity: str, cached: bool, lock: LockFacts | N
         if facts is not None and facts.pick != planned[p].pick:
             return Reason.PICK_CHANGED
     return Reason.REQUEST_CHANGED
-
-
-def film_plans(name: str, variants: Sequence[Variant], films: Sequence[Mapping[str, Any]],
-               keys_by_variant: Mapping[Variant, list[str]]) -> list[FilmPlan]:
-    """One film per variant; `films` holds the rendered film block per variant."""
-    out = []
-    for variant, film in zip(variants, films, strict=True):
-        transition = film.get("transition", "cut")
-        kind = transition if isinstance(transition, str) else transition.get("type", "cut")
-        seconds = 0.0 if isinstance(transition, str) else float(transition.get("seconds", 0.5))
-        out.append(FilmPlan(dict(variant), tuple(keys_by_variant[variant]), kind,
-                            seconds if kind == "crossfade" else 0.0, film["file"]))
-    return out

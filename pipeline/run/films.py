@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import MediaError
 from ..language.compile import Compiled
-from ..language.plan import FilmPlan
+from ..language.films import FilmPlan
 from ..media.stitch import Transition, stitch_clips
 from ..store import ObjectStore, remove_partials, sha256_file, write_atomic
 from .scheduler import Job, Reporter
