@@ -48,6 +48,9 @@ def _sim_options(latency: str | None, faults: tuple[str, ...]) -> dict[str, Any]
               help="Tasks in flight at once (default: the storyboard's `concurrency`, else 8).")
 @click.option("--max-cost", type=click.FloatRange(min=0), default=None, metavar="USD",
               help="Stop submitting before the estimated or actual spend would pass USD.")
+@click.option("--allow-unpriced", is_flag=True,
+              help="With --max-cost, run shots whose model has no published price anyway "
+              "(their cost counts once Runware reports it).")
 @click.option("--frozen", is_flag=True,
               help="Refuse to run anything that would change the lock file (for CI).")
 @click.option("--select", "select", multiple=True, metavar="SELECTOR",
@@ -65,9 +68,9 @@ def _sim_options(latency: str | None, faults: tuple[str, ...]) -> dict[str, Any]
               help="Simulator only: inject faults, e.g. rate_503=0.1, rate_429=0.05, "
               "rate_drop=0.03, rate_task_error=0.03. Repeatable.")
 @reports_errors
-def run(file: str, backend: str, concurrency: int | None, max_cost: float | None, frozen: bool,
-        select: tuple[str, ...], as_json: bool, yes: bool, allow_outside: bool,
-        sim_latency: str | None, sim_faults: tuple[str, ...]) -> None:
+def run(file: str, backend: str, concurrency: int | None, max_cost: float | None,
+        allow_unpriced: bool, frozen: bool, select: tuple[str, ...], as_json: bool, yes: bool,
+        allow_outside: bool, sim_latency: str | None, sim_faults: tuple[str, ...]) -> None:
     """Render the storyboard into films: generate every shot that is not cached, chain
     frames, pick takes, stitch each variant's film, and update the lock file.
 
@@ -89,6 +92,11 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
     compiled = prepared[0]
     plan = compiled.plan
     err = Console(stderr=True, highlight=False)
+    if max_cost is not None and plan.unpriced and not allow_unpriced:
+        more = f" and {len(plan.unpriced) - 5} more" if len(plan.unpriced) > 5 else ""
+        raise UsageError(f"--max-cost {max_cost:g} cannot be kept: no published price for "
+                         f"{', '.join(plan.unpriced[:5])}{more}",
+                         hint="pass --allow-unpriced to run them anyway, or drop --max-cost")
     if backend == "runware":
         _confirm_spend(plan, err, yes)
     # The simulator answers in a fraction of a second; Runware takes tens of seconds a clip.
@@ -116,7 +124,8 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
 def _confirm_spend(plan: Any, err: Console, yes: bool) -> None:
     cost = plan.estimated_cost
     to_make = len({s.identity for s in plan.shots if not s.cached})
-    err.print(f"Runware: {to_make} shots to generate, estimated ${cost:.3f}")
+    unpriced = f" plus {len(plan.unpriced)} at an unknown price" if plan.unpriced else ""
+    err.print(f"Runware: {to_make} shots to generate, estimated ${cost:.3f}{unpriced}")
     if cost > 0 and not yes and sys.stdin.isatty():
         click.confirm("Go ahead?", abort=True, err=True)
 

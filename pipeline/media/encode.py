@@ -18,7 +18,7 @@ from av.video.stream import VideoStream
 
 from .clip import Canvas, Clip, Piece, blend_frames
 from .formats import ENCODER_THREADS, OutputFormat, open_output
-from .sound import SoundQueue
+from .sound import SoundQueue, film_sound
 
 __all__ = ["configure_encoder", "pieces_frames", "encode_clips", "stamp_frame"]
 
@@ -31,7 +31,7 @@ def encode_clips(
     with open_output(tmp, fmt) as output:
         stream = cast(VideoStream, output.add_stream(fmt.video_codec, rate=canvas.fps))
         configure_encoder(stream.codec_context, canvas, fmt)
-        sound = SoundQueue(output, fmt, clips, canvas, fade)
+        sound = SoundQueue(output, fmt, film_sound(clips, canvas, fade))
         frames = 0
         for frame in pieces_frames(pieces, canvas, fade):
             sound.mux(stream.encode(stamp_frame(frame, frames, canvas)))

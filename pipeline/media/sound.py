@@ -1,7 +1,9 @@
 """Sound: the clips' sound tracks in; the film's one track, mixed, encoded and muxed, out.
 
-A track is stereo float samples at `AUDIO_RATE`. Neighbours overlap under linear ramps at a
-crossfade; the encoded packets are muxed between the video packets in time order.
+A track is stereo float samples at `AUDIO_RATE`. A clip without sound is silence as long as
+its picture; neighbours overlap under linear ramps at a crossfade; the encoded packets are
+muxed between the video packets in time order. (`SoundQueue` muxes any track: the simulator
+writes its clips' sound with it too.)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 
     AnyPacket = Packet[Any]
 
-__all__ = ["AUDIO_RATE", "Sound", "SoundQueue", "mix_sounds"]
+__all__ = ["AUDIO_RATE", "Sound", "SoundQueue", "film_sound", "mix_sounds"]
 
 
 AUDIO_RATE = 48_000
@@ -50,17 +52,23 @@ def mix_sounds(parts: list[Sound], overlap: int) -> Sound:
     return track
 
 
-class SoundQueue:
-    """The film's sound, encoded up front, muxed between video packets in time order."""
+def film_sound(clips: list[Clip], canvas: Canvas, fade: int) -> Sound | None:
+    """The film's track: each clip's sound (silence for a clip without) cut or padded to its
+    picture on the canvas, so the sound stays in sync across every cut; None when no clip
+    has sound."""
+    if all(clip.audio is None for clip in clips):
+        return None
+    parts = [clip.sound(canvas.frames_in(clip) / canvas.fps) for clip in clips]
+    return mix_sounds(parts, round(fade / canvas.fps * AUDIO_RATE))
 
-    def __init__(
-        self, output: OutputContainer, fmt: OutputFormat, clips: list[Clip], canvas: Canvas, fade: int
-    ) -> None:
+
+class SoundQueue:
+    """A sound track, encoded up front, muxed between video packets in time order."""
+
+    def __init__(self, output: OutputContainer, fmt: OutputFormat, track: Sound | None) -> None:
         self.output = output
         self.packets: deque[AnyPacket] = deque()
-        if any(clip.audio is not None for clip in clips):
-            parts = [clip.sound(canvas.frames_in(clip) / canvas.fps) for clip in clips]
-            track = mix_sounds(parts, round(fade / canvas.fps * AUDIO_RATE))
+        if track is not None:
             self.packets.extend(_encode_sound(output, fmt, track))
 
     def mux(self, video: Iterable[AnyPacket]) -> int:

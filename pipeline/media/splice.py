@@ -24,7 +24,7 @@ from .copy import move_packet, video_key
 from .encode import configure_encoder, pieces_frames, stamp_frame
 from .formats import OutputFormat, open_output
 from .probe import media_errors
-from .sound import SoundQueue
+from .sound import SoundQueue, film_sound
 
 if TYPE_CHECKING:  # PyAV's Packet is generic only in its stubs
     AnyPacket = Packet[Any]
@@ -78,7 +78,7 @@ def splice_clips(
 ) -> tuple[int, float]:
     with open_output(tmp, fmt) as output:
         video = output.add_stream_from_template(clips[0].video)
-        sound = SoundQueue(output, fmt, clips, canvas, fade)
+        sound = SoundQueue(output, fmt, film_sound(clips, canvas, fade))
         position = 0
         for copy, pieces in _splice_plan(clips, fade):
             packets = (_copy_gops(pieces[0], video, position, canvas) if copy

@@ -11,12 +11,16 @@ from ..language.plan import Plan, PlannedShot
 
 
 def plan_table(plan: Plan) -> Table:
+    """A row per shot; a model column when the shots use more than one model."""
     table = Table(title=f"plan: {plan.name}", title_justify="left")
-    for column in ("shot", "variant", "depends on", "size", "duration", "takes", "cost",
-                   "status"):
-        table.add_column(column, justify="right" if column in ("takes", "cost") else "left")
+    mixed = len({s.model for s in plan.shots}) > 1
+    for column in ("shot", "variant", "model", "depends on", "size", "duration", "takes",
+                   "cost", "status"):
+        if column != "model" or mixed:
+            table.add_column(column, justify="right" if column in ("takes", "cost") else "left")
     for shot in plan.shots:
-        table.add_row(*_plan_row(shot))
+        row = _plan_row(shot)
+        table.add_row(*(row[:2] + [shot.model] + row[2:] if mixed else row))
     return table
 
 
@@ -24,6 +28,7 @@ def _plan_row(shot: PlannedShot) -> list[str]:
     variant = ", ".join(f"{k}={v}" for k, v in shot.variant.items()) or "-"
     needs = ", ".join(n.split("[")[0] for n in shot.needs) or "-"
     cost = f"${shot.estimated_cost:.3f}" + ("~" if shot.cost_is_estimate else "")
+    cost = cost if shot.price_known else "unknown"
     takes = str(shot.takes) if shot.takes == 1 else f"{shot.takes} (pick {shot.pick})"
     return [shot.id, variant, needs, f"{shot.size[0]}x{shot.size[1]}", f"{shot.duration:g}s",
             takes, cost, str(shot.reason)]
@@ -36,10 +41,13 @@ def print_plan(plan: Plan, console: Console) -> None:
     unique = len({s.identity for s in plan.shots})
     to_run = len({s.identity for s in plan.shots if not s.cached})
     estimate = any(s.cost_is_estimate for s in plan.shots)
+    unpriced = len(plan.unpriced)
     console.print(
         f"{len(plan.shots)} shots ({unique} distinct requests, {to_run} to generate), "
         f"{len(plan.films)} film{'s' if len(plan.films) != 1 else ''}; "
-        f"estimated cost ${plan.estimated_cost:.3f}{' (partly estimated: ~)' if estimate else ''}",
+        f"estimated cost ${plan.estimated_cost:.3f}{' (partly estimated: ~)' if estimate else ''}"
+        + (f" plus {unpriced} shot{'s' if unpriced != 1 else ''} at an unknown price"
+           if unpriced else ""),
         markup=False, highlight=False)
     if plan.critical_path:
         path = " -> ".join(k.split("[")[0] for k in plan.critical_path)

@@ -6,9 +6,10 @@ videos and images it serves.
 Output: Runware's answers (the same envelopes, error codes and HTTP statuses), and real video
 files rendered at the first fetch of a finished result's `videoURL`.
 
-It validates `videoInference` through the model catalog, so it refuses exactly what the
-planner refuses, and adds the checks only a server can make (taskUUID, conflictTaskUUID,
-known model, usable frame images). Tasks finish after a latency drawn per result from the
+This module routes, authorizes, injects faults and stores uploads; `inference` handles
+videoInference for every model in the catalog, so it refuses exactly what the planner
+refuses, and adds the checks only a server can make (taskUUID, conflictTaskUUID, known
+model, usable frame images). Tasks finish after a latency drawn per result from the
 taskUUID; faults (429, 500, 503, dropped connections, failing tasks, expiring URLs) are
 drawn from the seed. Choices where Runware's behaviour is unsettled: an unknown taskUUID
 polls as `{"data": []}`; a failed task polls as an `errors` item with `status: error`
@@ -30,8 +31,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from ..language.catalog import ModelSpec, load_catalog
-from ..media.formats import EXTENSIONS, FORMATS
+from ..language.catalog import load_catalog
 from .asgi import (
     Message,
     Receive,
@@ -42,29 +42,11 @@ from .asgi import (
     send_file,
     send_json,
 )
+from .checks import TaskError, parse_tasks, problem, refuse, require_task_uuid
 from .faults import ConnectionDropped, Fault, request_fault
-from .render import RenderSpec, render_clip
-from .state import (
-    PLACEHOLDER_PREFIX,
-    Dice,
-    ImageProblem,
-    ResultPlan,
-    SimulatorState,
-    Stats,
-    TaskError,
-    TaskRecord,
-    check_frame_size,
-    check_request,
-    derived_uuid,
-    fit_long_side,
-    frame_position,
-    hash_text,
-    parse_tasks,
-    plan_task,
-    problem,
-    refuse,
-    require_task_uuid,
-)
+from .images import ImageProblem, fit_long_side
+from .inference import VideoTasks
+from .state import Dice, SimulatorState, Stats, derived_uuid
 
 log = logging.getLogger("pipeline.simulator")
 
@@ -99,10 +81,9 @@ class SimulatorApp:
         self.stats = Stats()
         self.catalog = load_catalog()
         self.dice = Dice(config.seed, config.latency, config.rate_task_error)
+        self.videos = VideoTasks(self.state, self.stats, self.catalog, self.dice, clock,
+                                 self.public_url, config.url_ttl)
         self._request_number = 0
-        self._render_locks: dict[str, asyncio.Lock] = {}
-        self._arriving: set[str] = set()
-        self._own_prefix = f"{self.public_url}/_simulator/images/"
 
     def close(self) -> None:
         self.state.close()
@@ -154,7 +135,7 @@ class SimulatorApp:
         elif path == "/_simulator/tasks":
             await send_json(send, 200, self.tasks_json())
         elif path.startswith("/_simulator/videos/") and method in ("GET", "HEAD"):
-            await self._video(path, method == "HEAD", send)
+            await self.videos.send_video(path, method == "HEAD", send)
         elif path.startswith("/_simulator/images/") and method in ("GET", "HEAD"):
             await self._image(path, method == "HEAD", send)
         else:
@@ -254,9 +235,9 @@ class SimulatorApp:
     async def _handle(self, task: dict[str, Any]) -> list[dict[str, Any]]:
         kind = task.get("taskType")
         if kind == "videoInference":
-            return await self._video_inference(task)
+            return await self.videos.submit(task)
         if kind == "getResponse":
-            return self._get_response(task)
+            return self.videos.poll(task)
         if kind == "imageUpload":
             return await self._image_upload(task)
         if kind == "authentication":
@@ -268,114 +249,7 @@ class SimulatorApp:
                      f"taskType {kind!r} is not simulated (videoInference, getResponse, "
                      "imageUpload, authentication, ping)", task, parameter="taskType")
 
-    # -- videoInference ------------------------------------------------------------------
-
-    async def _video_inference(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        task_uuid = require_task_uuid(task)
-        if task_uuid in self.state.tasks or task_uuid in self._arriving:
-            self.stats.conflicts += 1
-            raise refuse(400, "conflictTaskUUID", f"a task with taskUUID {task_uuid} already "
-                         "exists: poll it with getResponse", task, parameter="taskUUID")
-        self._arriving.add(task_uuid)  # a retry racing the original is a conflict too
-        try:
-            record = await self._accept(task_uuid, task)
-        except TaskError:
-            self.stats.refused += 1
-            raise
-        finally:
-            self._arriving.discard(task_uuid)
-        self.state.add_task(record)
-        self.stats.tasks_accepted += 1
-        if record.fails:
-            self.stats.faults["task_error"] += 1
-        return [{"taskType": "videoInference", "taskUUID": task_uuid}]
-
-    async def _accept(self, task_uuid: str, task: dict[str, Any]) -> TaskRecord:
-        spec = self._model(task)
-        check_request(spec, task)
-        frames, request = await self._frames(task)
-        first = frames.get("first") or frames.get("last")
-        return plan_task(
-            task_uuid, request, frames, spec, submitted=self.clock(),
-            image_size=self.state.image_size(first) if first else None, dice=self.dice)
-
-    def _model(self, task: Mapping[str, Any]) -> ModelSpec:
-        model = task.get("model")
-        if not isinstance(model, str) or not model:
-            raise refuse(400, "missingModel", "model is required", task, parameter="model")
-        spec = self.catalog.find(model)
-        if spec is None:
-            raise refuse(400, "unknownModel", f"unknown model {model!r}: the simulator knows "
-                         f"{', '.join(self.catalog.ids)}", task, parameter="model")
-        return spec
-
-    async def _frames(self, task: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
-        """Each frame image as a stored image (or a placeholder), and the request to keep,
-        with inline image data replaced by the imageUUID it was stored under."""
-        items = (task.get("inputs") or {}).get("frameImages") or []
-        frames: dict[str, str] = {}
-        kept: list[Any] = []
-        for index, item in enumerate(items):
-            value = item if isinstance(item, str) else str(item["image"])
-            position = frame_position(item, index, len(items))
-            if position in frames:
-                raise refuse(400, "invalidFrameImages", f"two frame images for the {position} "
-                             "frame", task, parameter="inputs.frameImages")
-            frames[position] = await self._frame_ref(value, task)
-            kept.append(frames[position] if isinstance(item, str)
-                        else {**item, "image": frames[position]})
-        request = dict(task)
-        if kept:
-            request["inputs"] = {**task["inputs"], "frameImages": kept}
-        return frames, request
-
-    async def _frame_ref(self, value: str, task: Mapping[str, Any]) -> str:
-        try:
-            found = await self.state.image_input(value, self._own_prefix)
-            if isinstance(found, Image.Image):
-                check_frame_size(found.size)
-                ref = derived_uuid("inline", hash_text(value))
-                await asyncio.to_thread(self.state.put_image, ref, found)
-                return ref
-            if not found.startswith(PLACEHOLDER_PREFIX):
-                check_frame_size(self.state.image_size(found))
-            return found
-        except ImageProblem as exc:
-            raise refuse(400, "invalidFrameImages", f"frame image: {exc}", task,
-                         parameter="inputs.frameImages") from None
-
-    # -- getResponse, imageUpload --------------------------------------------------------
-
-    def _get_response(self, task: Mapping[str, Any]) -> list[dict[str, Any]]:
-        task_uuid = task.get("taskUUID")
-        if not isinstance(task_uuid, str) or not task_uuid:
-            raise refuse(400, "missingTaskUUID", "getResponse needs the taskUUID to poll", task,
-                         parameter="taskUUID")
-        record = self.state.tasks.get(task_uuid)
-        return [] if record is None else self._task_items(record, self.clock())
-
-    def _task_items(self, record: TaskRecord, now: float) -> list[dict[str, Any]]:
-        head = {"taskType": "videoInference", "taskUUID": record.task_uuid}
-        if record.fails and now >= record.ready_at:
-            raise TaskError(200, [problem(
-                "timeoutProvider", "the provider did not deliver in time (simulated)", head,
-                status="error")])
-        done = [] if record.fails else [r for r in record.results if now >= r.ready_at]
-        items = [self._success_item(record, r) for r in done]
-        if len(done) < len(record.results):
-            items.append({**head, "status": "processing"})
-        return items
-
-    def _success_item(self, record: TaskRecord, result: ResultPlan) -> dict[str, Any]:
-        ext = EXTENSIONS[record.output_format]
-        item: dict[str, Any] = {
-            "taskType": "videoInference", "taskUUID": record.task_uuid, "status": "success",
-            "videoUUID": result.video_uuid,
-            "videoURL": f"{self.public_url}/_simulator/videos/{result.video_uuid}.{ext}",
-            "seed": result.seed}
-        if record.request.get("includeCost"):
-            item["cost"] = result.cost
-        return item
+    # -- imageUpload --------------------------------------------------------
 
     async def _image_upload(self, task: Mapping[str, Any]) -> list[dict[str, Any]]:
         task_uuid = require_task_uuid(task)
@@ -384,7 +258,7 @@ class SimulatorApp:
             raise refuse(400, "missingImage", "imageUpload needs an image (data URI, base64 "
                          "or URL)", task, parameter="image")
         try:
-            found = await self.state.image_input(value, self._own_prefix)
+            found = await self.state.image_input(value, self.videos.own_prefix)
         except ImageProblem as exc:
             raise refuse(400, "invalidImage", str(exc), task, parameter="image") from None
         image_uuid = derived_uuid("upload", task_uuid)
@@ -399,58 +273,12 @@ class SimulatorApp:
 
     # -- files ---------------------------------------------------------------------------
 
-    async def _video(self, path: str, head: bool, send: Send) -> None:
-        video_uuid, _, ext = path.rsplit("/", 1)[-1].partition(".")
-        found = self.state.find_video(video_uuid)
-        now = self.clock()
-        if found is None or not is_served(found[0], found[1], ext, now):
-            await send_json(send, 404, {"errors": [problem("notFound", "no such video")]})
-            return
-        record, result = found
-        ttl = self.config.url_ttl if self.config.url_ttl is not None else record.ttl
-        if ttl is not None and now > result.ready_at + ttl:
-            await send_json(send, 410, {"errors": [problem("urlExpired", "video URL expired")]})
-            return
-        file = await self._rendered(record, result)
-        self.stats.downloads += 0 if head else 1
-        await send_file(send, file, FORMATS[record.output_format].content_type, head)
-
     async def _image(self, path: str, head: bool, send: Send) -> None:
         image_uuid = path.rsplit("/", 1)[-1].removesuffix(".png")
         if not self.state.has_image(image_uuid):
             await send_json(send, 404, {"errors": [problem("notFound", "no such image")]})
             return
         await send_file(send, self.state.image_path(image_uuid), "image/png", head)
-
-    async def _rendered(self, record: TaskRecord, result: ResultPlan) -> Path:
-        """The video file of a result, rendered now if it never was (exactly once)."""
-        out = self.state.video_path(result.video_uuid, EXTENSIONS[record.output_format])
-        if out.is_file():
-            return out
-        lock = self._render_locks.setdefault(result.video_uuid, asyncio.Lock())
-        async with lock:
-            if not out.is_file():
-                await asyncio.to_thread(self._render, record, result, out)
-                self.stats.generations += 1
-                self.stats.generations_by_task[record.task_uuid] += 1
-                self.stats.generations_by_video[result.video_uuid] += 1
-        self._render_locks.pop(result.video_uuid, None)
-        return out
-
-    def _render(self, record: TaskRecord, result: ResultPlan, out: Path) -> None:
-        request = record.request
-        pixverse = (request.get("providerSettings") or {}).get("pixverse") or {}
-        frames = {pos: self.state.load_image(ref) for pos, ref in record.frames.items()}
-        spec = RenderSpec(
-            width=record.width, height=record.height, duration=record.duration,
-            prompt=str(request.get("positivePrompt", "")), seed=result.seed,
-            fps=self.catalog.get(str(request["model"])).fps,
-            output_format=record.output_format, quality=int(request.get("outputQuality", 95)),
-            camera_movement=pixverse.get("cameraMovement"), style=pixverse.get("style"),
-            effect=pixverse.get("effect"), motion_mode=pixverse.get("motionMode", "normal"),
-            first_frame=frames.get("first"), last_frame=frames.get("last"))
-        render_clip(spec, out)
-
 
 def create_app(config: SimulatorConfig, *, clock: Callable[[], float] = time.time,
                public_url: str = "http://127.0.0.1") -> SimulatorApp:
@@ -483,9 +311,3 @@ def simulator_transport(config: SimulatorConfig, *, clock: Callable[[], float] =
                         public_url: str = "http://127.0.0.1") -> SimulatorTransport:
     """An httpx transport that answers from a fresh in-process simulator (`.app`)."""
     return SimulatorTransport(create_app(config, clock=clock, public_url=public_url))
-
-
-def is_served(record: TaskRecord, result: ResultPlan, ext: str, now: float) -> bool:
-    """Whether a video URL names a finished result (with the right file extension)."""
-    right_ext = ext == EXTENSIONS[record.output_format]
-    return right_ext and not record.fails and now >= result.ready_at

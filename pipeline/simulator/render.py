@@ -1,8 +1,9 @@
 """The simulator's renderer: one videoInference request in, one real video file out.
 
-Input: a `RenderSpec` (size, duration, prompt, seed, format, quality, PixVerse camera movement,
-style, effect, motion mode, optional first and last frame images).
-Output: an H.264 MP4 or MOV, or a VP9 WebM, 24 fps, yuv420p BT.709, written atomically.
+Input: a `RenderSpec` (size, duration, frame rate, prompt, seed, format, quality, PixVerse
+camera movement, style, effect, motion mode, optional first and last frame images, sound).
+Output: an H.264 MP4 or MOV, or a VP9 WebM, yuv420p BT.709, with an AAC or Opus sound track
+(`tone`) when asked for, written atomically.
 
 A clip is a timeline of `Beat`s (what the camera sees at each frame and how strongly the
 look applies), sampled from one or two `Canvas`es built once; frames are composed in YUV on
@@ -25,6 +26,7 @@ from av.video.frame import PictureType
 from PIL import Image, ImageOps
 
 from ..media.formats import EXTENSIONS, FORMATS, open_output
+from ..media.sound import SoundQueue
 from ..store.atomic import atomic_path
 from .camera import CAMERA, DRIFT, Canvas, View, margins, smoothstep
 from .frames import U8, Flight, FrameBuffer, Sprite, Tables, caption, cutout, rgb_to_yuv
@@ -38,6 +40,7 @@ from .looks import (
     look_tables,
 )
 from .scene import paint_scene, scene_rng, subject
+from .tone import tone
 
 __all__ = ["CAMERA", "EFFECTS", "ENCODER_THREADS", "EXTENSIONS", "MOTION_MODES", "STYLE_TONES",
            "Beat", "Film", "RenderSpec", "Stage", "ahead", "compose", "fit_image", "make_beats",
@@ -69,6 +72,7 @@ class RenderSpec:
     motion_mode: str = "normal"
     first_frame: Image.Image | None = None
     last_frame: Image.Image | None = None
+    sound: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -270,13 +274,16 @@ def render_clip(spec: RenderSpec, out: Path) -> None:
 
 def _encode(film: Film, frames: Iterable[FrameBuffer], path: Path) -> None:
     spec = film.spec
-    with open_output(path, FORMATS[spec.output_format]) as box:
+    fmt = FORMATS[spec.output_format]
+    with open_output(path, fmt) as box:
         stream = box.add_stream(_codec(spec), rate=spec.fps, options=_codec_options(spec))
         _configure(stream.codec_context, spec)
+        track = tone(spec.frame_count / spec.fps, spec.seed) if spec.sound else None
+        sound = SoundQueue(box, fmt, track)
         for index, frame in enumerate(frames):
-            video = _video_frame(frame, index, spec)
-            box.mux(stream.encode(video))
-        box.mux(stream.encode(None))
+            sound.mux(stream.encode(_video_frame(frame, index, spec)))
+        sound.mux(stream.encode(None))
+        sound.drain()
 
 
 def _codec(spec: RenderSpec) -> Literal["libvpx-vp9", "libx264"]:

@@ -1,10 +1,8 @@
-"""What the simulator accepts and remembers: tasks, uploaded images, rendered videos, stats.
+"""What the simulator remembers: tasks, uploaded images, rendered videos, stats.
 
-Input: request bodies and task objects (checked here in Runware's terms), image inputs,
-clock times.
-Output: `TaskError`s in Runware's error-envelope shape; `TaskRecord`s with every result
-planned at submission (videoUUID, seed, cost, ready time); an image store by imageUUID; the
-path of each video; counters.
+Input: accepted tasks, image inputs, clock times.
+Output: `TaskRecord`s with every result planned at submission (videoUUID, seed, cost, ready
+time, whether it has sound); an image store by imageUUID; the path of each video; counters.
 
 Everything lives in a folder: the given state folder, or a temporary one. Records are
 written atomically (temporary file, then rename), and a record never changes after it is
@@ -16,19 +14,14 @@ videos already rendered, which are never rendered again.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import io
 import json
 import re
 import shutil
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid as uuidlib
-import warnings
 import weakref
 from collections import Counter
 from collections.abc import Mapping
@@ -36,28 +29,23 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ..language.catalog import ModelSpec
 from ..store.atomic import write_atomic
 from .faults import random_seed, result_latencies, task_fails
-
-UUID_V4 = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
+from .images import (
+    LOOPBACK,
+    PLACEHOLDER_SIZE,
+    ImageProblem,
+    decode_data,
+    decode_image,
+    fetch_loopback,
+    placeholder_image,
 )
+
 UUID_ANY = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-IMAGE_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-MAX_IMAGE_PIXELS = 40_000_000
-STORED_LONG_SIDE = 2048
 PLACEHOLDER_PREFIX = "placeholder:"
-PLACEHOLDER_SIZE = (1280, 720)
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-FRAME_SIDES = (300, 4000)  # PixVerse's bounds for a frame image, per side
-
-
-class ImageProblem(ValueError):
-    """An image input that cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +72,8 @@ class TaskRecord:
     results: tuple[ResultPlan, ...]
     fails: bool
     ttl: float | None
+    fps: int = 24  # the model's frame rate
+    sound: bool = False  # whether the clip has a sound track
 
     @property
     def ready_at(self) -> float:
@@ -123,112 +113,6 @@ def _plain(value: Any) -> Any:
     return dict(value) if isinstance(value, Counter) else value
 
 
-# -- request checks: Runware's error envelope -----------------------------------------
-
-
-class TaskError(Exception):
-    """Errors about one task (or a whole request), with the HTTP status they call for."""
-
-    def __init__(self, status: int, problems: list[dict[str, Any]]) -> None:
-        super().__init__(problems[0]["message"] if problems else "error")
-        self.status = status
-        self.problems = problems
-
-
-def problem(code: str, message: str, task: Mapping[str, Any] | None = None,
-            **extra: Any) -> dict[str, Any]:
-    """One item of Runware's `errors` array."""
-    item: dict[str, Any] = {"code": code, "message": message}
-    item.update({k: v for k, v in extra.items() if v is not None})
-    if task is not None:
-        for key in ("taskType", "taskUUID"):
-            if isinstance(task.get(key), str):
-                item[key] = task[key]
-    return item
-
-
-def refuse(status: int, code: str, message: str, task: Mapping[str, Any] | None = None,
-           **extra: Any) -> TaskError:
-    return TaskError(status, [problem(code, message, task, **extra)])
-
-
-
-def parse_tasks(body: bytes, max_tasks: int) -> list[dict[str, Any]]:
-    """The task objects of a request body, or the error envelope's reason why not."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise refuse(400, "invalidJson", "the request body is not valid JSON") from None
-    if not isinstance(payload, list) or not all(isinstance(t, dict) for t in payload):
-        raise refuse(400, "invalidRequestBody", "the body must be a JSON array of task objects")
-    if not payload:
-        raise refuse(400, "invalidRequestBody", "the task array is empty")
-    if len(payload) > max_tasks:
-        raise refuse(400, "tooManyTasks", f"{len(payload)} tasks in one request; at most "
-                     f"{max_tasks}")
-    return payload
-
-
-def require_task_uuid(task: Mapping[str, Any]) -> str:
-    value = task.get("taskUUID")
-    if not isinstance(value, str) or not value:
-        raise refuse(400, "missingTaskUUID", "taskUUID is required (a UUID v4)", task,
-                     parameter="taskUUID")
-    if not UUID_V4.match(value):
-        raise refuse(400, "invalidTaskUUID", f"taskUUID {value!r} is not a UUID v4", task,
-                     parameter="taskUUID")
-    return value
-
-
-def check_request(spec: ModelSpec, task: Mapping[str, Any]) -> None:
-    """The catalog's verdict, as Runware error items (warnings are not refusals)."""
-    found = [v for v in spec.check_request(task) if not v.warning]
-    if found:
-        raise TaskError(400, [
-            problem(v.code, f"{v.parameter}: {v.message}" if v.parameter else v.message, task,
-                    parameter=v.parameter or None,
-                    allowedValues=list(v.allowed) if v.allowed else None)
-            for v in found])
-
-
-def frame_position(item: Any, index: int, count: int) -> str:
-    """first or last: the explicit `frame`, else one image is first, two are first and last."""
-    frame = item.get("frame") if isinstance(item, dict) else None
-    if frame in ("first", 0):
-        return "first"
-    if frame in ("last", -1):
-        return "last"
-    return "last" if count == 2 and index == 1 else "first"
-
-
-def check_frame_size(size: tuple[int, int]) -> None:
-    low, high = FRAME_SIDES
-    if not all(low <= side <= high for side in size):
-        raise ImageProblem(f"{size[0]}x{size[1]} is outside {low}-{high} px per side")
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A loopback server must not send the simulator elsewhere."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def fetch_loopback(url: str) -> bytes:
-    """An image from a server on this machine (the only network the simulator touches):
-    no proxy, no redirect, at most MAX_IMAGE_BYTES."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
-    try:
-        with opener.open(url, timeout=5) as answer:
-            data: bytes = answer.read(MAX_IMAGE_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        exc.close()  # it holds the connection
-        raise ImageProblem(f"cannot fetch {url}: HTTP {exc.code}") from None
-    except OSError as exc:
-        raise ImageProblem(f"cannot fetch {url}: {exc}") from None
-    return data
-
-
 def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -266,7 +150,8 @@ def plan_task(task_uuid: str, request: dict[str, Any], frames: dict[str, str],
         height=height, duration=spec.duration(request),
         output_format=str(request.get("outputFormat", "MP4")), frames=frames,
         results=results, fails=task_fails(dice.seed, task_uuid, dice.rate_task_error),
-        ttl=float(ttl) if isinstance(ttl, (int, float)) else None)
+        ttl=float(ttl) if isinstance(ttl, (int, float)) else None, fps=spec.fps,
+        sound=spec.sound.is_on(request))
 
 
 # -- the store --------------------------------------------------------------------------
@@ -363,55 +248,3 @@ class SimulatorState:
             return image.convert("RGB")
 
 
-# -- images ----------------------------------------------------------------------------
-
-
-def decode_data(value: str) -> bytes:
-    """Bytes of a data URI or of raw base64; `ImageProblem` if it is neither."""
-    payload = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
-    if value.startswith("data:") and ";base64" not in value.split(",", 1)[0]:
-        raise ImageProblem("a data URI image must be base64-encoded")
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise ImageProblem("not an imageUUID, a URL, a data URI or base64 image data") from None
-
-
-def decode_image(data: bytes) -> Image.Image:
-    """A PNG, JPEG or WEBP image from bytes, refused when too large or not an image."""
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageProblem(f"image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.format not in IMAGE_FORMATS:
-                raise ImageProblem(f"image format {image.format} is not PNG, JPEG or WEBP")
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise ImageProblem(f"image of {image.width}x{image.height} has too many pixels")
-            image.load()
-    except ImageProblem:
-        raise
-    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageProblem("image data cannot be decoded as PNG, JPEG or WEBP") from None
-    return image.convert("RGB")
-
-
-def fit_long_side(image: Image.Image, long_side: int = STORED_LONG_SIDE) -> Image.Image:
-    """Scale down (never up) so the long side is at most `long_side`, as Runware stores."""
-    scale = long_side / max(image.size)
-    if scale >= 1:
-        return image
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
-
-
-def placeholder_image(url: str, size: tuple[int, int] = PLACEHOLDER_SIZE) -> Image.Image:
-    """Stands in for an image the simulator may not fetch: a tint from the URL, labelled."""
-    digest = hashlib.sha256(url.encode()).digest()
-    image = Image.new("RGB", size, (digest[0], digest[1], digest[2]))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((40, 40, size[0] - 40, size[1] - 40), outline=(255, 255, 255), width=4)
-    draw.text((60, 60), "simulator placeholder for an image not fetched:", fill=(255, 255, 255))
-    draw.text((60, 80), url[:150], fill=(255, 255, 255))
-    return image
