@@ -52,7 +52,8 @@ def _make_film(compiled: Compiled, film: FilmPlan, jobs: Mapping[str, Job], stor
     reporter.note(f"stitching {film.file} from {len(clips)} clips")
     transition = Transition(film.transition, film.seconds)
     try:
-        result = stitch_clips(clips, target, transition=transition)
+        result = stitch_clips(clips, target, transition=transition, size=film.size,
+                              fps=film.fps)
     except MediaError as exc:
         return FilmResult(dict(film.variant), None, None, exc.render())
     _record(store, stamp, target)
@@ -75,6 +76,8 @@ def _clips(compiled: Compiled, film: FilmPlan, jobs: Mapping[str, Job], store: O
 def _stamp(clips: list[Path], film: FilmPlan) -> str:
     facts = {"clips": [p.name for p in clips], "transition": film.transition,
              "seconds": film.seconds, "file": Path(film.file).suffix.lower()}
+    if film.size or film.fps:  # only then, so films made before these keys stay unchanged
+        facts.update(size=film.size, fps=film.fps)
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
