@@ -2,7 +2,8 @@
 
 Every `StoryreelError` is caught once, in `common.reports_errors`, printed with `render()` and
 turned into its exit code (2 for anything wrong in the user's files or arguments). Each
-phase's commands live in a module of their own: `language` (validate, plan, graph), `run`.
+phase's commands live in a module of their own: `language` (validate, plan, graph), `run`,
+`models`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ExitCode
-from . import language, run
+from . import language, models, run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,8 +19,9 @@ from . import language, run
 def main() -> None:
     """storyreel: declarative storyboards for AI video.
 
-    A storyboard (YAML) lists shots: PixVerse V4.5 videoInference requests on Runware, plus
-    `from` to chain the last frame of one shot into the next and `pick` to choose a take.
+    A storyboard (YAML) lists shots: videoInference requests on Runware (PixVerse, Kling,
+    Seedance, Veo, Hailuo, Vidu, Wan: any mix), plus `from` to chain the last frame of one
+    shot into the next and `pick` to choose a take.
 
     \b
     storyreel validate story.yaml     check everything before a cent is spent
@@ -27,6 +29,7 @@ def main() -> None:
     storyreel graph story.yaml        the shot graph as Mermaid or Graphviz
     storyreel run story.yaml          render the film (embedded simulator by default)
     storyreel simulate                serve the Runware-compatible simulator on 127.0.0.1
+    storyreel models [ID]             the models: lengths, sizes, frames, sound, prices
 
     Exit codes: 0 ok, 1 a run or request failed, 2 something is wrong in your files or
     arguments (every problem is listed as file:line:col).
@@ -34,7 +37,8 @@ def main() -> None:
 
 
 def _add_commands() -> None:
-    for command in (language.validate, language.plan, language.graph, run.run):
+    for command in (language.validate, language.plan, language.graph, run.run,
+                    models.models):
         main.add_command(command)
     try:
         from ..simulator.serve import simulate_command
