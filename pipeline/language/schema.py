@@ -32,7 +32,10 @@ def storyboard_schema() -> dict[str, Any]:
 def _validator(ref: str) -> Draft202012Validator:
     schema = storyboard_schema()
     target = schema if ref == "#" else schema["$defs"][ref.removeprefix("#/$defs/")]
-    return Draft202012Validator(_inline_refs(target, schema["$defs"]))
+    # the editor hints (model ids, each model's fields) are for editors: the request fields
+    # are checked against their model after defaults and templates (see editor.py)
+    defs = {k: True if k.startswith("editor") else v for k, v in schema["$defs"].items()}
+    return Draft202012Validator(_inline_refs(target, defs))
 
 
 def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
@@ -44,6 +47,12 @@ def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
         return node
     ref = node.get("$ref")
     rest = {k: _inline_refs(v, defs) for k, v in node.items() if k not in ("$ref", "$defs")}
+    if any(v is True for v in rest.get("anyOf", ())):  # `true` (an editor hint) asks nothing
+        del rest["anyOf"]
+    if "allOf" in rest:
+        rest["allOf"] = [v for v in rest["allOf"] if v is not True]
+        if not rest["allOf"]:
+            del rest["allOf"]
     if not isinstance(ref, str) or not ref.startswith("#/$defs/"):
         return {**rest, "$ref": ref} if ref is not None else rest
     target = _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
