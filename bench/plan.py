@@ -1,13 +1,15 @@
 """Benchmark of the storyboard stages on a 10,000-shot storyboard, next to a bare YAML parse.
 
-Generates one storyboard of 5,000 shots in 2 variants (10,000 expanded shots): chains carried
+Generates a storyboard of 5,000 shots in 2 variants (10,000 expanded shots): chains carried
 by `from`, fan-out from one shot to several, bridge shots whose frames come from two other
-shots (`{shot: ...}` images), takes with `pick`, and templated prompts and seeds. Then, in
-the same run, times a bare `yaml.load` with the C loader (the yardstick) and each stage of
-ours on the same text (median of 3), and measures the peak memory of one whole pass.
-Target: the stages together within 5x the bare parse.
+shots (`{shot: ...}` images), takes with `pick`, and templated prompts and seeds. Two cases:
+`single` (every shot on PixVerse V4.5) and `mixed` (each group of ten shots spans nine
+models, its chains crossing from one model to the next, with per-model sizes, lengths,
+provider settings and sound). For each, in the same run, times a bare `yaml.load` with the
+C loader (the yardstick) and each stage of ours on the same text (median of 3), and measures
+the peak memory of one whole pass. Target: the stages together within 5x the bare parse.
 
-    python bench/plan.py [--shots 5000] [--variants 2]
+    python bench/plan.py [--shots 5000] [--variants 2] [--case single|mixed|both]
 """
 
 from __future__ import annotations
@@ -98,7 +100,103 @@ def group_yaml(n: int) -> str:
 """
 
 
-def storyboard_yaml(shots: int, variants: int) -> str:
+def mixed_group_yaml(n: int) -> str:
+    """Ten shots on nine models: a chain PixVerse V5 -> Kling 2.1 Master -> Veo 3.1 Fast (with
+    sound) -> Hailuo 2.3, fan-out to Seedance and Wan, a Vidu bridge between Hailuo's last
+    frame and PixVerse's first, takes with pick, and a Seedance Pro Fast -> Kling Standard pair."""
+    g = f"g{n}"
+    carry = f"    from: g{n - 1}_h\n" if n % 10 else ""
+    return f"""\
+  {g}_a:
+    model: pixverse:1@5
+    positivePrompt: "{{{{ subject }}}} {n} on a {{{{ sea }}}} sea, {{{{ look }}}}"
+    seed: "{{{{ base + {n} }}}}"
+{carry}    width: 1280
+    height: 720
+    duration: 5
+    providerSettings: {{pixverse: {{cameraMovement: crane_up, style: 3d_animation}}}}
+  {g}_b:
+    model: klingai:5@3
+    from: {g}_a
+    positivePrompt: "the traveler nears the lighthouse {n}, {{{{ look }}}}"
+    negativePrompt: low detail, blurry
+    width: 1920
+    height: 1080
+  {g}_c:
+    model: google:3@3
+    from: {g}_b
+    positivePrompt: "the keeper calls out over a {{{{ sea }}}} sea {n}"
+    resolution: 1080p
+    duration: 8
+    providerSettings: {{google: {{generateAudio: true}}}}
+  {g}_d:
+    model: minimax:4@1
+    from: {g}_c
+    positivePrompt: "the keeper's face in the lamp light {n}, {{{{ look }}}}"
+    width: 1366
+    height: 768
+    duration: 6
+  {g}_e:
+    model: bytedance:2@1
+    from: {{shot: {g}_a, frame: first}}
+    positivePrompt: "gulls wheel around the cliff {n}"
+    resolution: 1080p
+    duration: 7.5
+    seed: {n + 1}
+  {g}_f:
+    model: alibaba:wan@2.6
+    from: {g}_a
+    positivePrompt: "the keeper watches the {{{{ sea }}}} sea {n}"
+    resolution: 720p
+    providerSettings: {{alibaba: {{audio: true}}}}
+  {g}_g:
+    model: vidu:1@1
+    positivePrompt: "{{{{ subject }}}} reaches the door {n}, {{{{ look }}}}"
+    inputs:
+      frameImages:
+        - {{image: {{shot: {g}_d, frame: last}}, frame: first}}
+        - {{image: {{shot: {g}_e, frame: first}}, frame: last}}
+  {g}_h:
+    model: pixverse:1@5
+    from: {g}_g
+    positivePrompt: "the door opens on a {{{{ sea }}}} night {n}"
+    resolution: 720p
+    numberResults: 2
+    pick: 2
+  {g}_i:
+    model: bytedance:2@2
+    positivePrompt: "a weathered lighthouse door {n}, plain and still"
+    resolution: 480p
+    duration: 3.2
+    seed: {n + 7}
+  {g}_j:
+    model: klingai:5@1
+    from: {g}_i
+    positivePrompt: "the door {n} in close-up, {{{{ look }}}}"
+    width: 1280
+    height: 720
+"""
+
+
+def storyboard_yaml(shots: int, variants: int, mixed: bool = False) -> str:
+    if mixed:
+        return f"""\
+version: 1
+name: bench-mixed
+vars:
+  subject: a cloaked traveler, cape snapping, lantern swaying
+  look: dramatic natural lighting, painterly realism, high detail
+  base: 1000
+defaults:
+  outputQuality: 90
+variants:
+  sea: [{", ".join(f"sea{i}" for i in range(variants))}]
+shots:
+""" + "".join(mixed_group_yaml(n) for n in range(shots // GROUP))
+    return _single_yaml(shots, variants)
+
+
+def _single_yaml(shots: int, variants: int) -> str:
     head = f"""\
 version: 1
 name: bench
@@ -193,10 +291,11 @@ def peak_memory(text: str, path: Path) -> int:
         tracemalloc.stop()
 
 
-def report(timings: list[Timing], yardstick: Timing, planned: int, peak: int, size: int) -> str:
+def report(timings: list[Timing], yardstick: Timing, planned: int, peak: int, size: int,
+           case: str = "single") -> str:
     total = Timing("total", sum(t.wall for t in timings), sum(t.cpu for t in timings))
     width = max(len(t.stage) for t in timings) + 2
-    lines = [f"storyboard: {size / 1e6:.1f} MB of YAML, {planned} planned shots; "
+    lines = [f"{case}: {size / 1e6:.1f} MB of YAML, {planned} planned shots; "
              f"median of {REPEATS} runs", "",
              f"{'stage':<{width}}{'wall s':>9}{'x parse':>9}{'cpu s':>9}{'x parse':>9}"]
     for t in [*timings, total, yardstick]:
@@ -214,16 +313,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--shots", type=int, default=5000, help="shots per variant")
     parser.add_argument("--variants", type=int, default=2)
+    parser.add_argument("--case", choices=["single", "mixed", "both"], default="both",
+                        help="single: every shot on one model; mixed: nine models, chained")
     args = parser.parse_args()
+    cases = ["single", "mixed"] if args.case == "both" else [args.case]
     with tempfile.TemporaryDirectory(prefix="storyreel-bench-") as folder:
-        path = Path(folder) / "bench.yaml"
-        path.write_text(storyboard_yaml(args.shots, args.variants), encoding="utf-8")
-        text = path.read_text(encoding="utf-8")
-        yardstick, _ = median_time("yaml.load (CSafeLoader)",
-                                   lambda: yaml.load(text, Loader=yaml.CSafeLoader))
-        timings, planned = run_stages(text, path)
-        peak = peak_memory(text, path)
-        print(report(timings, yardstick, planned, peak, len(text.encode("utf-8"))))
+        for case in cases:
+            path = Path(folder) / f"bench-{case}.yaml"
+            path.write_text(storyboard_yaml(args.shots, args.variants, case == "mixed"),
+                            encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
+            yardstick, _ = median_time("yaml.load (CSafeLoader)",
+                                       lambda: yaml.load(text, Loader=yaml.CSafeLoader))
+            timings, planned = run_stages(text, path)
+            peak = peak_memory(text, path)
+            print(report(timings, yardstick, planned, peak, len(text.encode("utf-8")), case))
+            print()
 
 
 if __name__ == "__main__":

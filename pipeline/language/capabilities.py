@@ -20,7 +20,7 @@ POSITIONS = ("first", "last")
 
 def frame_position(item: Any, index: int, count: int) -> str:
     """first or last: the item's own `frame`, else one image is first, two are first, last."""
-    frame = item.get("frame") if isinstance(item, Mapping) else None
+    frame = item.get("frame") if isinstance(item, dict | Mapping) else None
     if frame in ("first", 0):
         return "first"
     if frame in ("last", -1):
@@ -31,7 +31,9 @@ def frame_position(item: Any, index: int, count: int) -> str:
 def frame_positions(request: Mapping[str, Any]) -> list[str]:
     """The position of every item of the request's `inputs.frameImages`, in order."""
     inputs = request.get("inputs")
-    items = inputs.get("frameImages") if isinstance(inputs, Mapping) else None
+    if inputs is None:  # most requests: no images at all
+        return []
+    items = inputs.get("frameImages") if isinstance(inputs, dict | Mapping) else None
     if not isinstance(items, list):
         return []
     return [frame_position(item, i, len(items)) for i, item in enumerate(items)]
@@ -57,7 +59,7 @@ def read_frames(raw: Any) -> tuple[str, ...]:
 def dotted_get(data: Any, path: Sequence[str]) -> Any:
     """The value at `path` in nested mappings, or None."""
     for part in path:
-        if not isinstance(data, Mapping) or part not in data:
+        if not isinstance(data, dict | Mapping) or part not in data:
             return None
         data = data[part]
     return data

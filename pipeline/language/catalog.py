@@ -187,7 +187,7 @@ class ModelSpec:
         clip = self.price_list.clip(self.resolution(request), self.duration(request),
                                     self.sound.is_on(request))
         count = int(request.get("numberResults", 1))
-        return replace(clip, amount=round(clip.amount * count, 6))
+        return Cost(round(clip.amount * count, 6), clip.estimated, clip.known)
 
 
 class Catalog:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -44,7 +45,7 @@ class Rates:
                  for res, row in (raw.get("table") or {}).items()}
         return cls(per_second, table)
 
-    @property
+    @cached_property
     def classes(self) -> list[str]:
         """Every priced resolution class, table first, in the file's order."""
         return list(dict.fromkeys([*self.table, *self.per_second]))
