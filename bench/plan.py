@@ -53,6 +53,16 @@ class Timing:
     cpu: float  # seconds of this process's CPU time, median of REPEATS
 
 
+def bridge(g: str) -> str:
+    """The frame images of a group's bridge shot: d's last frame first, e's first frame last."""
+    return f"""\
+    inputs:
+      frameImages:
+        - {{image: {{shot: {g}_d, frame: last}}, frame: first}}
+        - {{image: {{shot: {g}_e, frame: first}}, frame: last}}
+"""
+
+
 def group_yaml(n: int) -> str:
     """Ten shots: a chain of four, a fan-out of two, a bridge, a shot with takes, and a chain
     of two that does not depend on the variant (so both variants share its requests)."""
@@ -82,11 +92,7 @@ def group_yaml(n: int) -> str:
     positivePrompt: "the keeper watches the {{{{ sea }}}} sea {n}"
   {g}_g:
     positivePrompt: "{{{{ subject }}}} reaches the door {n}, {{{{ look }}}}"
-    inputs:
-      frameImages:
-        - {{image: {{shot: {g}_d, frame: last}}, frame: first}}
-        - {{image: {{shot: {g}_e, frame: first}}, frame: last}}
-  {g}_h:
+{bridge(g)}  {g}_h:
     from: {g}_g
     positivePrompt: "the door opens on a {{{{ sea }}}} night {n}"
     numberResults: 2
@@ -152,11 +158,7 @@ def mixed_group_yaml(n: int) -> str:
   {g}_g:
     model: vidu:1@1
     positivePrompt: "{{{{ subject }}}} reaches the door {n}, {{{{ look }}}}"
-    inputs:
-      frameImages:
-        - {{image: {{shot: {g}_d, frame: last}}, frame: first}}
-        - {{image: {{shot: {g}_e, frame: first}}, frame: last}}
-  {g}_h:
+{bridge(g)}  {g}_h:
     model: pixverse:1@5
     from: {g}_g
     positivePrompt: "the door opens on a {{{{ sea }}}} night {n}"
@@ -178,45 +180,35 @@ def mixed_group_yaml(n: int) -> str:
 """
 
 
-def storyboard_yaml(shots: int, variants: int, mixed: bool = False) -> str:
-    if mixed:
-        return f"""\
-version: 1
-name: bench-mixed
+VARS = """\
 vars:
   subject: a cloaked traveler, cape snapping, lantern swaying
   look: dramatic natural lighting, painterly realism, high detail
   base: 1000
-defaults:
-  outputQuality: 90
-variants:
-  sea: [{", ".join(f"sea{i}" for i in range(variants))}]
-shots:
-""" + "".join(mixed_group_yaml(n) for n in range(shots // GROUP))
-    return _single_yaml(shots, variants)
-
-
-def _single_yaml(shots: int, variants: int) -> str:
-    head = f"""\
-version: 1
-name: bench
+"""
+SINGLE_DEFAULTS = """\
 model: pixverse:1@3
-vars:
-  subject: a cloaked traveler, cape snapping, lantern swaying
-  look: dramatic natural lighting, painterly realism, high detail
-  base: 1000
 defaults:
   width: 1280
   height: 720
   duration: 5
   negativePrompt: low detail, blurry, text, watermark, logo
   providerSettings:
-    pixverse: {{style: 3d_animation, motionMode: normal}}
-variants:
-  sea: [{", ".join(f"sea{i}" for i in range(variants))}]
-shots:
+    pixverse: {style: 3d_animation, motionMode: normal}
 """
-    return head + "".join(group_yaml(n) for n in range(shots // GROUP))
+MIXED_DEFAULTS = """\
+defaults:
+  outputQuality: 90
+"""
+
+
+def storyboard_yaml(shots: int, variants: int, mixed: bool = False) -> str:
+    """The single-model storyboard, or (`mixed`) the one whose groups span nine models."""
+    seas = ", ".join(f"sea{i}" for i in range(variants))
+    name, defaults, group = (("bench-mixed", MIXED_DEFAULTS, mixed_group_yaml) if mixed
+                             else ("bench", SINGLE_DEFAULTS, group_yaml))
+    head = f"version: 1\nname: {name}\n{defaults}{VARS}variants:\n  sea: [{seas}]\nshots:\n"
+    return head + "".join(group(n) for n in range(shots // GROUP))
 
 
 def median_time(stage: str, run: Callable[[], T]) -> tuple[Timing, T]:

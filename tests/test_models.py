@@ -217,16 +217,18 @@ shots:
     assert {p.location.line for p in caught.value.problems if p.location} == {3}
 
 
-def test_an_unpriced_model_plans_at_an_unknown_price(board: WriteBoard) -> None:
-    path = board("""\
+UNPRICED = """\
 version: 1
 model: klingai:5@2
 shots:
   a:
     positivePrompt: mist on a lake
     inputs: {frameImages: [https://example.com/lake.png]}
-  b: {positivePrompt: a heron lands, model: klingai:5@3}
-""")
+"""
+
+
+def test_an_unpriced_model_plans_at_an_unknown_price(board: WriteBoard) -> None:
+    path = board(UNPRICED + "  b: {positivePrompt: a heron lands, model: klingai:5@3}\n")
     plan = compile_storyboard(path).plan
     assert plan.unpriced == ["a"]
     document = plan.to_json()
@@ -237,14 +239,7 @@ shots:
 
 
 def test_max_cost_refuses_an_unpriced_shot_unless_allowed(board: WriteBoard) -> None:
-    path = board("""\
-version: 1
-model: klingai:5@2
-shots:
-  a:
-    positivePrompt: mist on a lake
-    inputs: {frameImages: [https://example.com/lake.png]}
-""")
+    path = board(UNPRICED)
     result = CliRunner().invoke(main, ["run", str(path), "--max-cost", "5"])
     assert result.exit_code == ExitCode.USAGE
     assert "--max-cost 5 cannot be kept: no published price for a" in result.stderr
