@@ -6,8 +6,11 @@ long as the film and where the clips had it."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 import uuid
+from contextlib import ExitStack
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from pipeline.cli import main
 from pipeline.language.catalog import load_catalog
@@ -177,8 +181,6 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def canvas_of(paths: list[Path], **given: Any) -> tuple[int, int, Fraction]:
-    from contextlib import ExitStack
-
     with ExitStack() as stack:
         clips = [stack.enter_context(Clip.open(p)) for p in paths]
         canvas = choose_canvas(clips, **given)
@@ -269,3 +271,21 @@ def test_a_chain_across_three_models_runs_into_one_film(tmp_path: Path) -> None:
     assert loud > 0.01 and quiet < 1e-4
     lock = read_lock(tmp_path / "relay.lock")
     assert set(lock.shots) == {"kite", "gust", "fall"}
+
+
+def png_uri(width: int, height: int) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_each_model_takes_frame_images_within_its_own_limits(app: SimulatorApp) -> None:
+    image = png_uri(2400, 1350)  # within PixVerse's 4000 px, past Kling's 2048
+    status, _ = post(app, [task("pixverse:1@5", {
+        "positivePrompt": "a kite", "inputs": {"frameImages": [image]}})])
+    assert status == 200
+    status, body = post(app, [task("klingai:5@3", {
+        "positivePrompt": "a kite", "inputs": {"frameImages": [image]}})])
+    assert status == 400
+    assert body["errors"][0]["message"] == (
+        "frame image: 2400x1350 is outside 300-2048 px per side")
