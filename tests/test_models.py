@@ -247,6 +247,16 @@ def test_max_cost_refuses_an_unpriced_shot_unless_allowed(board: WriteBoard) -> 
     assert not (path.parent / ".storyreel" / "journal.sqlite").exists()  # nothing submitted
 
 
+@pytest.mark.slow
+def test_allow_unpriced_runs_an_unpriced_shot_within_max_cost(board: WriteBoard) -> None:
+    path = board(UNPRICED.replace("    inputs:", "    duration: 5\n    inputs:"))
+    result = CliRunner().invoke(main, ["run", str(path), "--max-cost", "5", "--allow-unpriced",
+                                       "--sim-latency", "0,0.05", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert [s["status"] for s in summary["shots"]] == ["done"]
+
+
 def test_film_size_and_fps_reach_the_film_plan(board: WriteBoard) -> None:
     plan = compile_storyboard(board("""\
 version: 1
