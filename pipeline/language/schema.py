@@ -100,7 +100,7 @@ def check_request_fields(spec: ModelSpec, request: dict[str, Any], label: str,
     document and path where that field was written (the shot, a scene's or the file's
     defaults)."""
     problems = []
-    for v in spec.check_request(request):
+    for v in spec.check_request(request, frames=False):  # the plan checks frames (framing)
         doc, where = locate(v.path, v.code == "unsupportedParameter")
         key = v.code == "unsupportedParameter"
         loc: Location = doc.where(where, key=key)
