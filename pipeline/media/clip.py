@@ -40,6 +40,13 @@ class Canvas:
     fps: Fraction
     colour: tuple[int, int, int, int] = (0, 2, 2, 2)  # range, primaries, transfer, matrix
 
+    @classmethod
+    def of(cls, clip: Clip) -> Canvas:
+        """The clip's own grid: its size, frame rate and colour tags."""
+        ctx = clip.video.codec_context
+        colour = (ctx.color_range, ctx.color_primaries, ctx.color_trc, ctx.colorspace)
+        return cls(ctx.width, ctx.height, clip.fps, colour)
+
     def frames_in(self, clip: Clip) -> int:
         return round(clip.end * self.fps)
 
@@ -54,6 +61,9 @@ class Clip:
     audio: AudioStream | None
     stamps: list[int] = field(default_factory=list)  # video pts in presentation order
     keyframes: list[int] = field(default_factory=list)  # indices into stamps
+    # indices into stamps a copy may stop before: every frame before them decodes without any
+    # frame after them (with B-frames, not every frame is such a place)
+    clean_ends: set[int] = field(default_factory=set)
     end: Fraction = Fraction(0)  # seconds of picture from the first frame
 
     @classmethod
@@ -89,13 +99,21 @@ class Clip:
 
     def index(self) -> None:
         """Read every video packet's timestamp, no decoding: frame order, keyframes, length."""
-        rows = sorted((p.pts or 0, p.is_keyframe, p.duration) for p in self.packets(self.video))
-        if not rows:
+        decoded = [(p.pts or 0, p.is_keyframe, p.duration) for p in self.packets(self.video)]
+        if not decoded:
             raise MediaError(f"{self.path}: no video frames")
+        rows = sorted(decoded)
         self.stamps = [pts for pts, _, _ in rows]
         self.keyframes = [i for i, (_, key, _) in enumerate(rows) if key]
+        self.clean_ends = _clean_ends([pts for pts, _, _ in decoded], self.stamps)
         step = rows[-1][2] or round(1 / (self.fps * self.time_base))
         self.end = (self.stamps[-1] + step - self.stamps[0]) * self.time_base
+
+    def canvas_frame(self, canvas: Canvas, index: int) -> int:
+        """The canvas frame showing the clip's frame `index` (its count: the clip's end)."""
+        if index >= len(self.stamps):
+            return canvas.frames_in(self)
+        return round((self.stamps[index] - self.origin) * self.time_base * canvas.fps)
 
     def frames(self, canvas: Canvas, start: int, stop: int) -> Iterator[VideoFrame]:
         """Canvas frames [start, stop): frame k is what the clip shows at k / fps.
@@ -123,12 +141,14 @@ class Clip:
             self.container.seek(pts, stream=self.video, backward=True)
             yield from self.container.decode(self.video)
 
-    def sound(self, seconds: Fraction) -> Sound:
-        """The sound under the picture, cut or padded to `seconds`; silence if there is none."""
+    def sound(self, seconds: Fraction, start: Fraction = Fraction(0)) -> Sound:
+        """The sound under the picture from `start` seconds into it, cut or padded to
+        `seconds`; silence if there is none."""
         sound = np.zeros((2, round(seconds * AUDIO_RATE)), np.float32)
         if self.audio is None:
             return sound
-        origin = self.origin * self.time_base  # the sound keeps its offset to the picture
+        # the sound keeps its offset to the picture
+        origin = self.origin * self.time_base + start
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
         with media_errors(self.path):
             self.container.seek(0)
@@ -136,6 +156,17 @@ class Clip:
                 for chunk in resampler.resample(frame):
                     _lay(sound, chunk, origin)
         return sound
+
+
+def _clean_ends(decoded: list[int], stamps: list[int]) -> set[int]:
+    """Where a copy may stop: after m packets in decode order that are the first m frames."""
+    rank = {pts: i for i, pts in enumerate(stamps)}
+    ends, latest = set(), -1
+    for m, pts in enumerate(decoded, start=1):
+        latest = max(latest, rank[pts])
+        if latest == m - 1:
+            ends.add(m)
+    return ends
 
 
 def _lay(sound: Sound, chunk: AudioFrame, origin: Fraction) -> None:

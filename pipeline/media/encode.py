@@ -1,13 +1,14 @@
 """Re-encoding: pieces of clips in; the film encoded anew on one canvas, out.
 
 Every piece is decoded onto the canvas (size and frame rate), neighbours blended over a
-crossfade, and the whole encoded with fixed settings, so the same inputs give the same bytes.
+crossfade (`fades[i]` frames between piece i and the next), and the whole encoded with fixed
+settings, so the same inputs give the same bytes.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import cast
@@ -16,24 +17,24 @@ from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType, VideoFrame
 from av.video.stream import VideoStream
 
-from .clip import Canvas, Clip, Piece, blend_frames
+from .clip import Canvas, Piece, blend_frames
 from .formats import ENCODER_THREADS, OutputFormat, open_output
 from .sound import SoundQueue, film_sound
 
-__all__ = ["configure_encoder", "pieces_frames", "encode_clips", "stamp_frame"]
+__all__ = ["configure_encoder", "pieces_frames", "encode_pieces", "stamp_frame"]
 
 
-def encode_clips(
-    clips: list[Clip], tmp: Path, fmt: OutputFormat, canvas: Canvas, fade: int
+def encode_pieces(
+    pieces: list[Piece], tmp: Path, fmt: OutputFormat, canvas: Canvas, fades: Sequence[int]
 ) -> tuple[int, float]:
-    """Decode every clip and encode the film anew, crossfading `fade` frames at each seam."""
-    pieces = [Piece(clip, 0, canvas.frames_in(clip)) for clip in clips]
+    """Decode every piece and encode the film anew, crossfading `fades[i]` frames after
+    piece i."""
     with open_output(tmp, fmt) as output:
         stream = cast(VideoStream, output.add_stream(fmt.video_codec, rate=canvas.fps))
         configure_encoder(stream.codec_context, canvas, fmt)
-        sound = SoundQueue(output, fmt, film_sound(clips, canvas, fade))
+        sound = SoundQueue(output, fmt, film_sound(pieces, canvas, fades))
         frames = 0
-        for frame in pieces_frames(pieces, canvas, fade):
+        for frame in pieces_frames(pieces, canvas, fades):
             sound.mux(stream.encode(stamp_frame(frame, frames, canvas)))
             frames += 1
         sound.mux(stream.encode(None))
@@ -58,14 +59,18 @@ def stamp_frame(frame: VideoFrame, index: int, canvas: Canvas) -> VideoFrame:
     return frame
 
 
-def pieces_frames(pieces: list[Piece], canvas: Canvas, fade: int) -> Iterator[VideoFrame]:
-    """All pieces in order, the last `fade` frames of each blended into the next one's first."""
+def pieces_frames(
+    pieces: list[Piece], canvas: Canvas, fades: Sequence[int]
+) -> Iterator[VideoFrame]:
+    """All pieces in order, the last `fades[i]` frames of piece i blended into the first ones
+    of piece i + 1."""
     tail: list[VideoFrame] = []
     for i, piece in enumerate(pieces):
         frames = piece.clip.frames(canvas, piece.start, piece.stop)
+        fade = len(tail)
         for j, (a, b) in enumerate(zip(tail, frames)):
             yield blend_frames(a, b, Fraction(j + 1, fade + 1))
-        tail = yield from _hold_back(frames, fade if i < len(pieces) - 1 else 0)
+        tail = yield from _hold_back(frames, fades[i] if i < len(pieces) - 1 else 0)
 
 
 def _hold_back(

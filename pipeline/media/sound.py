@@ -1,15 +1,16 @@
 """Sound: the clips' sound tracks in; the film's one track, mixed, encoded and muxed, out.
 
-A track is stereo float samples at `AUDIO_RATE`. A clip without sound is silence as long as
-its picture; neighbours overlap under linear ramps at a crossfade; the encoded packets are
-muxed between the video packets in time order. (`SoundQueue` muxes any track: the simulator
-writes its clips' sound with it too.)
+A track is stereo float samples at `AUDIO_RATE`. Each part is the sound under one piece of
+the film (a clip's, from where the piece starts in it); a clip without sound is silence as
+long as its picture; neighbours overlap under linear ramps at a crossfade; the encoded
+packets are muxed between the video packets in time order. (`SoundQueue` muxes any track:
+the simulator writes its clips' sound with it too.)
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,7 +22,7 @@ from av.container import OutputContainer
 from av.packet import Packet
 
 if TYPE_CHECKING:
-    from .clip import Canvas, Clip
+    from .clip import Canvas, Piece
     from .formats import OutputFormat
 
     AnyPacket = Packet[Any]
@@ -35,31 +36,40 @@ AUDIO_RATE = 48_000
 Sound = npt.NDArray[np.float32]  # (2, samples): stereo at AUDIO_RATE
 
 
-def mix_sounds(parts: list[Sound], overlap: int) -> Sound:
-    """Concatenate, overlapping neighbours by `overlap` samples under linear ramps."""
-    total = sum(part.shape[1] for part in parts) - overlap * (len(parts) - 1)
+def mix_sounds(parts: list[Sound], overlaps: int | Sequence[int]) -> Sound:
+    """Concatenate, overlapping part i and the next by `overlaps[i]` samples (or the same
+    number everywhere) under linear ramps."""
+    if isinstance(overlaps, int):
+        overlaps = [overlaps] * (len(parts) - 1)
+    total = sum(part.shape[1] for part in parts) - sum(overlaps)
     track = np.zeros((2, total), np.float32)
-    ramp = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1]
     at = 0
     for i, part in enumerate(parts):
         part = part.copy()
-        if i and overlap:
-            part[:, :overlap] *= ramp
-        if i < len(parts) - 1 and overlap:
-            part[:, -overlap:] *= ramp[::-1]
+        fade_in = overlaps[i - 1] if i else 0
+        fade_out = overlaps[i] if i < len(parts) - 1 else 0
+        if fade_in:
+            part[:, :fade_in] *= _ramp(fade_in)
+        if fade_out:
+            part[:, -fade_out:] *= _ramp(fade_out)[::-1]
         track[:, at : at + part.shape[1]] += part
-        at += part.shape[1] - overlap
+        at += part.shape[1] - fade_out
     return track
 
 
-def film_sound(clips: list[Clip], canvas: Canvas, fade: int) -> Sound | None:
-    """The film's track: each clip's sound (silence for a clip without) cut or padded to its
-    picture on the canvas, so the sound stays in sync across every cut; None when no clip
-    has sound."""
-    if all(clip.audio is None for clip in clips):
+def _ramp(samples: int) -> npt.NDArray[np.float32]:
+    return np.linspace(0, 1, samples + 2, dtype=np.float32)[1:-1]
+
+
+def film_sound(pieces: list[Piece], canvas: Canvas, fades: Sequence[int]) -> Sound | None:
+    """The film's track: the sound under each piece (silence for a clip without) cut or
+    padded to its picture on the canvas, so the sound stays in sync across every cut;
+    `fades[i]` frames overlap piece i and the next. None when no clip has sound."""
+    if all(piece.clip.audio is None for piece in pieces):
         return None
-    parts = [clip.sound(canvas.frames_in(clip) / canvas.fps) for clip in clips]
-    return mix_sounds(parts, round(fade / canvas.fps * AUDIO_RATE))
+    parts = [piece.clip.sound((piece.stop - piece.start) / canvas.fps,
+                              piece.start / canvas.fps) for piece in pieces]
+    return mix_sounds(parts, [round(fade / canvas.fps * AUDIO_RATE) for fade in fades])
 
 
 class SoundQueue:

@@ -1,14 +1,15 @@
-"""Splice: H.264 clips whose headers match our encoder in; a crossfaded film, out.
+"""Splice: pieces of H.264 clips whose headers match our encoder in; the film, out.
 
-The GOPs clear of every seam are copied as they are; only the GOPs around each seam are
-decoded, blended and encoded with a fresh encoder, and the encoded packets are rewritten
-from Annex B start codes to MP4's length prefixes so both share one track.
+The GOPs clear of every seam and every cut are copied as they are; only the frames around
+each (a crossfade, or a cut that does not fall on a keyframe) are decoded, blended and
+encoded with a fresh encoder, and the encoded packets are rewritten from Annex B start codes
+to MP4's length prefixes so both share one track.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,7 +30,7 @@ from .sound import SoundQueue, film_sound
 if TYPE_CHECKING:  # PyAV's Packet is generic only in its stubs
     AnyPacket = Packet[Any]
 
-__all__ = ["can_splice", "splice_clips"]
+__all__ = ["can_splice", "splice_pieces"]
 
 
 def can_splice(clips: list[Clip], fmt: OutputFormat, canvas: Canvas) -> bool:
@@ -53,36 +54,49 @@ def _encoder(canvas: Canvas, fmt: OutputFormat) -> VideoCodecContext:
     return ctx
 
 
-def _splice_plan(clips: list[Clip], fade: int) -> list[tuple[bool, list[Piece]]]:
-    """Runs of (copy?, pieces): a clip's GOPs clear of its fades are copied, the rest encoded."""
-    runs: list[tuple[bool, list[Piece]]] = []
+Run = tuple[bool, list[Piece], list[int]]  # copy?, pieces, crossfade frames between them
+
+
+def _splice_plan(entries: list[Piece], fades: Sequence[int]) -> list[Run]:
+    """Runs to copy or encode: each entry's GOPs clear of its fades and cuts are copied, the
+    rest encoded; an encoded run may join the end of one entry and the start of the next."""
+    runs: list[Run] = []
     pending: list[Piece] = []
-    last = len(clips) - 1
-    for i, clip in enumerate(clips):
-        count = len(clip.stamps)
-        head = next((k for k in clip.keyframes if k >= fade), count) if i else 0
-        tail = max((k for k in clip.keyframes if k <= count - fade), default=0)
-        tail = count if i == last else tail
+    joins: list[int] = []
+    for i, entry in enumerate(entries):
+        fade_in = fades[i - 1] if i else 0
+        head, tail = _copied(entry, fade_in, fades[i] if i < len(entries) - 1 else 0)
+        if head > entry.start or head >= tail:
+            joins += [fade_in] if pending else []
+            pending.append(Piece(entry.clip, entry.start, entry.stop if head >= tail else head))
         if head >= tail:
-            pending.append(Piece(clip, 0, count))
             continue
-        if head:
-            runs.append((False, [*pending, Piece(clip, 0, head)]))
-        runs.append((True, [Piece(clip, head, tail)]))
-        pending = [Piece(clip, tail, count)] if i < last else []
-    return [*runs, (False, pending)] if pending else runs
+        if pending:
+            runs.append((False, pending, joins))
+        runs.append((True, [Piece(entry.clip, head, tail)], []))
+        pending, joins = ([Piece(entry.clip, tail, entry.stop)] if tail < entry.stop else []), []
+    return [*runs, (False, pending, joins)] if pending else runs
 
 
-def splice_clips(
-    clips: list[Clip], tmp: Path, fmt: OutputFormat, canvas: Canvas, fade: int
+def _copied(entry: Piece, fade_in: int, fade_out: int) -> tuple[int, int]:
+    """The frames [head, tail) of an entry that copy: from the first keyframe clear of its
+    fade in, to the last place clear of its fade out that nothing before it needs."""
+    clip = entry.clip
+    head = next((k for k in clip.keyframes if k >= entry.start + fade_in), entry.stop)
+    tail = max((e for e in clip.clean_ends if head < e <= entry.stop - fade_out), default=head)
+    return head, tail
+
+
+def splice_pieces(
+    entries: list[Piece], tmp: Path, fmt: OutputFormat, canvas: Canvas, fades: Sequence[int]
 ) -> tuple[int, float]:
     with open_output(tmp, fmt) as output:
-        video = output.add_stream_from_template(clips[0].video)
-        sound = SoundQueue(output, fmt, film_sound(clips, canvas, fade))
+        video = output.add_stream_from_template(entries[0].clip.video)
+        sound = SoundQueue(output, fmt, film_sound(entries, canvas, fades))
         position = 0
-        for copy, pieces in _splice_plan(clips, fade):
+        for copy, pieces, joins in _splice_plan(entries, fades):
             packets = (_copy_gops(pieces[0], video, position, canvas) if copy
-                       else _encode_pieces(pieces, video, position, canvas, fmt, fade))
+                       else _encode_pieces(pieces, video, position, canvas, fmt, joins))
             position += sound.mux(packets)
         sound.drain()
     return position, float(position / canvas.fps)
@@ -91,35 +105,36 @@ def splice_clips(
 def _copy_gops(
     piece: Piece, video: VideoStream, position: int, canvas: Canvas
 ) -> Iterator[AnyPacket]:
-    """The packets from the keyframe of frame `start` to the one of frame `stop`, moved."""
+    """The packets of frames [start, stop), from the keyframe of `start` on, moved."""
     clip = piece.clip
-    first = clip.stamps[piece.start]
-    stop = clip.stamps[piece.stop] if piece.stop < len(clip.stamps) else None
+    low = clip.stamps[piece.start]
+    high = clip.stamps[piece.stop] if piece.stop < len(clip.stamps) else None
     ticks = round((position - piece.start) / canvas.fps / clip.time_base) - clip.origin
     with media_errors(clip.path):
-        clip.container.seek(first, stream=clip.video, backward=True)
-    count = 0
+        clip.container.seek(low, stream=clip.video, backward=True)
+    count, wanted = 0, piece.stop - piece.start
     for packet in clip.packets(clip.video):
-        if packet.is_keyframe and packet.pts in (first, stop):
-            if count or packet.pts == stop:
-                break
-        elif not count:
+        pts = packet.pts or 0
+        if not count and not (packet.is_keyframe and pts == low):
             continue  # before the first keyframe: the seek landed early
+        if pts < low or (high is not None and pts >= high):
+            break
         move_packet(packet, ticks, video)
         count += 1
         yield packet
-    if count != piece.stop - piece.start:
-        raise MediaError(f"{clip.path}: {count} frames between keyframes {piece.start} "
-                         f"and {piece.stop}, expected {piece.stop - piece.start}")
+        if count == wanted:
+            return
+    raise MediaError(f"{clip.path}: {count} frames from frame {piece.start} before frame "
+                     f"{piece.stop}, expected {wanted}")
 
 
 def _encode_pieces(
     pieces: list[Piece], video: VideoStream, position: int, canvas: Canvas, fmt: OutputFormat,
-    fade: int,
+    joins: Sequence[int],
 ) -> Iterator[AnyPacket]:
     """Encode the pieces with a fresh encoder, so the run starts on a keyframe of its own."""
     encoder = _encoder(canvas, fmt)
-    frames = pieces_frames(pieces, canvas, fade)
+    frames = pieces_frames(pieces, canvas, joins)
     for index, frame in enumerate(frames, start=position):
         yield from _length_prefixed(encoder.encode(stamp_frame(frame, index, canvas)), video)
     yield from _length_prefixed(encoder.encode(None), video)
