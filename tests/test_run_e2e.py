@@ -61,14 +61,18 @@ def shot(data: dict[str, Any], shot_id: str) -> dict[str, Any]:
     return next(s for s in data["shots"] if s["id"] == shot_id)
 
 
-def test_the_film_lasts_the_picked_clips_minus_the_crossfades(first_run: tuple[Path, Any]
-                                                               ) -> None:
+def test_the_film_lasts_the_frames_it_keeps(first_run: tuple[Path, Any]) -> None:
+    """a -> b and b -> c hand over: a cut, each parent's last frame shown once (as its child's
+    first); c -> d are not chained and crossfade."""
     story, data = first_run
     film = probe_video(Path(data["films"][0]["path"]))
     clips = [probe_video(Path(shot(data, s)["path"])) for s in "abcd"]
-    expected = sum(c.frames for c in clips) - 3 * round(0.5 * 24)
-    assert abs(film.frames - expected) <= 1
+    kept = [clips[0].frames - 1, clips[1].frames - 1, clips[2].frames, clips[3].frames]
+    assert abs(film.frames - (sum(kept) - round(0.5 * 24))) <= 1
     assert (film.width, film.height) == (640, 360)
+    timeline = data["films"][0]["timeline"]
+    assert [e["frames"] for e in timeline["entries"]] == kept
+    assert [e["fade_in"] for e in timeline["entries"]] == [0, 0, 0, 12]
 
 
 def test_each_from_seam_starts_on_the_parents_picked_last_frame(first_run: tuple[Path, Any]

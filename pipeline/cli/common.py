@@ -36,7 +36,16 @@ def compile_file(file: str, allow_outside: bool = False, with_state: bool = True
     path = Path(file)
     lock, is_cached = plan_state_for(path) if with_state else (None, None)
     return compile_storyboard(path, display=file, lock=lock, is_cached=is_cached,
-                              allow_outside=allow_outside)
+                              allow_outside=allow_outside,
+                              best_frame=best_frame_for(path) if with_state else None)
+
+
+def best_frame_for(path: Path) -> Any:
+    """Which frame `frame: best` chose in a shot already made, from the cache."""
+    from ..run.continuity import best_frame_lookup
+    from ..store import ObjectStore, store_root_for
+
+    return best_frame_lookup(ObjectStore(store_root_for(path)))
 
 
 def plan_state_for(path: Path) -> tuple[Any, Any]:

@@ -17,7 +17,7 @@ from ..errors import Problem, StoryboardError
 from ..media.formats import EXTENSIONS
 from ..store import sha256_file
 from .catalog import Catalog, closest_hint, load_catalog
-from .films import FilmPlan, film_plans
+from .films import FilmPlan, entry_id, film_plans
 from .graph import ShotGraph, build_graph
 from .model import Storyboard, read_storyboard
 from .plan import ImageKind, LockFacts, Plan, PlanInputs, classify_image, make_plan
@@ -47,8 +47,10 @@ def compile_storyboard(
     is_cached: Callable[[str], bool] | None = None,
     allow_outside: bool = False,
     catalog: Catalog | None = None,
+    best_frame: Callable[[str, int], int | None] | None = None,
 ) -> Compiled:
-    """Everything `validate`, `plan` and `run` need; raises StoryboardError on any problem."""
+    """Everything `validate`, `plan` and `run` need; raises StoryboardError on any problem.
+    `best_frame` says which frame `frame: best` chose in a shot identity's take, once made."""
     board = read_storyboard(path, display=display)
     catalog = catalog or load_catalog()
     renderer = Renderer()
@@ -67,13 +69,17 @@ def compile_storyboard(
     planned: list[Any] = []
     if graph.layers:
         inputs = PlanInputs(catalog, board.model, lock or {}, is_cached or (lambda i: False),
-                            hashes)
+                            hashes, board.continuity.get("color") == "match",
+                            best_frame or (lambda identity, pick: None))
         planned, found = make_plan(board.name, graph, inputs)
+        problems += found
+    plans: list[FilmPlan] = []
+    if not any(not p.warning for p in problems):
+        plans, found = _film_plans(board, variants, films, planned, catalog)
         problems += found
     errors = [p for p in problems if not p.warning]
     if errors:
         raise StoryboardError(problems)
-    plans = _film_plans(board, variants, films, planned)
     plan = Plan(board.name, tuple(planned), tuple(plans),
                 tuple(tuple(layer) for layer in graph.layers),
                 tuple(graph.critical_path()), tuple(p for p in problems if p.warning))
@@ -128,11 +134,12 @@ def _films(board: Storyboard, variants: Sequence[Variant], shots: Sequence[Expan
     for variant in variants:
         film, found = render_film_strings(board, variant, renderer)
         problems += found
-        for i, sid in enumerate(film.get("shots") or []):
+        for i, entry in enumerate(film.get("shots") or []):
+            sid = entry_id(entry)
             if sid not in ids:
-                problems.append(board.doc.problem(("film", "shots", i),
-                                                  f"film.shots: unknown shot {sid!r}",
-                                                  hint=closest_hint(str(sid), ids)))
+                where = ("film", "shots", i) + (("shot",) if isinstance(entry, Mapping) else ())
+                problems.append(board.doc.problem(where, f"film.shots: unknown shot {sid!r}",
+                                                  hint=closest_hint(sid, ids)))
         file = film.get("file")
         if file is not None and Path(str(file)).suffix.lower().lstrip(".") not in EXTENSIONS.values():
             problems.append(board.doc.problem(("film", "file"), f"film.file: {file!r} must end "
@@ -142,11 +149,11 @@ def _films(board: Storyboard, variants: Sequence[Variant], shots: Sequence[Expan
 
 
 def _film_plans(board: Storyboard, variants: Sequence[Variant], films: list[dict[str, Any]],
-                planned: Sequence[Any]) -> list[FilmPlan]:
+                planned: Sequence[Any], catalog: Catalog) -> tuple[list[FilmPlan], list[Problem]]:
     by_key = {s.key: s for s in planned}
     keys_by_variant: dict[Variant, list[str]] = {}
     for variant, film in zip(variants, films, strict=True):
-        ids = film.get("shots") or [s.id for s in board.shots]
+        ids = [entry_id(e) for e in film.get("shots") or []] or [s.id for s in board.shots]
         keys_by_variant[variant] = [shot_key(i, variant) for i in ids]
         if not film.get("file"):
             first = by_key[keys_by_variant[variant][0]]
@@ -156,7 +163,7 @@ def _film_plans(board: Storyboard, variants: Sequence[Variant], films: list[dict
         if variant and names.count(film["file"]) > 1:
             stem, dot, ext = film["file"].rpartition(".")
             film["file"] = f"{stem}-{'-'.join(_slug(v) for _, v in variant)}.{ext}"
-    return film_plans(board.name, variants, films, keys_by_variant)
+    return film_plans(board.doc, variants, films, keys_by_variant, planned, catalog)
 
 
 def _slug(value: Any) -> str:

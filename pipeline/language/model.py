@@ -64,6 +64,7 @@ class Storyboard:
     doc: Document
     concurrency: int | None = None
     documents: tuple[Document, ...] = field(default=())
+    continuity: Mapping[str, Any] = field(default_factory=dict)
 
     def shot(self, shot_id: str) -> ShotDef | None:
         return next((s for s in self.shots if s.id == shot_id), None)
@@ -136,6 +137,7 @@ def build_storyboard(doc: Document, path: Path, includes: Mapping[int, Document]
         doc=doc,
         concurrency=data.get("concurrency"),
         documents=(doc, *includes.values()),
+        continuity=data.get("continuity") or {},
     )
     return board, problems
 

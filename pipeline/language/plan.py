@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ..errors import Problem
 from .catalog import Catalog, ModelSpec, closest_hint
+from .continuity import holds_colour
 from .films import FilmPlan
 from .framing import check_frames
 from .graph import ShotGraph, parse_ref
@@ -97,6 +98,7 @@ class PlannedShot:
     size: tuple[int, int]
     duration: float
     price_known: bool = True
+    color_hold: bool = False  # continuity: {color: match}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,7 +109,7 @@ class PlannedShot:
             "size": f"{self.size[0]}x{self.size[1]}", "duration": self.duration,
             "estimated_cost": self.estimated_cost if self.price_known else None,
             "cost_is_estimate": self.cost_is_estimate,
-        }
+        } | ({"continuity": {"color": "match"}} if self.color_hold else {})
 
 
 @dataclass(frozen=True)
@@ -142,9 +144,7 @@ class Plan:
         return {
             "name": self.name,
             "shots": [s.to_json() for s in self.shots],
-            "films": [{"variant": dict(f.variant), "shots": list(f.keys), "file": f.file,
-                       "transition": {"type": f.transition, "seconds": f.seconds}}
-                      for f in self.films],
+            "films": [film.to_json() for film in self.films],
             "layers": [list(layer) for layer in self.layers],
             "critical_path": list(self.critical_path),
             "estimated_cost": self.estimated_cost,
@@ -170,6 +170,9 @@ class PlanInputs:
     lock: Mapping[str, LockFacts] = field(default_factory=dict)
     is_cached: Callable[[str], bool] = lambda identity: False
     file_hashes: Mapping[str, str] = field(default_factory=dict)
+    color_hold: bool = False  # the storyboard's continuity: {color: match}
+    # the `frame: best` of a shot identity's take, once it is made (None before)
+    best_frame: Callable[[str, int], int | None] = lambda identity, pick: None
 
 
 def make_plan(name: str, graph: ShotGraph, inputs: PlanInputs
@@ -214,6 +217,7 @@ def plan_shot(shot: ExpandedShot, graph: ShotGraph, planned: Mapping[str, Planne
         seed_source=seed_source, takes=int(request.get("numberResults", 1)), pick=pick,
         model=spec.air, size=spec.output_size(request), duration=spec.duration(request),
         price_known=cost.known,
+        color_hold=holds_colour(shot.glue, inputs.color_hold, request),
     ), problems
 
 
@@ -266,7 +270,7 @@ def _frame_images(shot: ExpandedShot, planned: Mapping[str, PlannedShot], inputs
         problems.append(shot.source.doc.problem(
             shot.source.path + ("from",), f"shots.{shot.id}: from sets the first frame, and "
             "inputs.frameImages sets one too", hint="drop one of them", key=True))
-    return [{"image": _shot_source(ref, shot, planned), "frame": "first"}, *items]
+    return [{"image": _shot_source(ref, shot, planned, inputs), "frame": "first"}, *items]
 
 
 def _resolve_item(item: Any, shot: ExpandedShot, planned: Mapping[str, PlannedShot],
@@ -280,18 +284,25 @@ def _resolve_image(value: Any, shot: ExpandedShot, planned: Mapping[str, Planned
                    inputs: PlanInputs) -> Any:
     kind = classify_image(value)
     if kind is ImageKind.SHOT:
-        return _shot_source(value, shot, planned)
+        return _shot_source(value, shot, planned, inputs)
     if kind is ImageKind.FILE:
         return {"source": "file", "path": value, "sha256": inputs.file_hashes.get(value)}
     return value
 
 
 def _shot_source(ref: Mapping[str, Any], shot: ExpandedShot,
-                 planned: Mapping[str, PlannedShot]) -> dict[str, Any]:
+                 planned: Mapping[str, PlannedShot], inputs: PlanInputs) -> dict[str, Any]:
+    """A frame of a shot's picked take: graded if it holds its colour; `best`'s choice."""
     key = shot_key(str(ref["shot"]), shot.variant)
     parent = planned.get(key)
-    return {"source": "shot", "shot": ref["shot"], "key": key,
-            "frame": ref.get("frame", "last"), "take": parent.pick if parent else 1}
+    frame = ref.get("frame", "last")
+    source = {"source": "shot", "shot": ref["shot"], "key": key, "frame": frame,
+              "take": parent.pick if parent else 1}
+    if parent is not None and parent.color_hold:
+        source["color"] = "match"
+    if parent is not None and frame == "best":
+        source["chosen"] = inputs.best_frame(parent.identity, parent.pick)
+    return source
 
 
 def _source_keys(request: Mapping[str, Any]) -> list[str]:
@@ -353,7 +364,8 @@ def _image_identity(item: Any, planned: Mapping[str, PlannedShot]) -> Any:
         return {**item, "image": _image_identity(item["image"], planned)}
     if isinstance(item, Mapping) and item.get("source") == "shot":
         parent = planned[item["key"]]
-        return {"shot": parent.identity, "take": item["take"], "frame": item["frame"]}
+        graded = {"color": item["color"]} if "color" in item else {}
+        return {"shot": parent.identity, "take": item["take"], "frame": item["frame"], **graded}
     if isinstance(item, Mapping) and item.get("source") == "file":
         return {"file": item["sha256"]}
     return item

@@ -7,6 +7,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from ..language.films import shot_sources
 from ..language.plan import Plan, PlannedShot
 
 
@@ -52,6 +53,22 @@ def print_plan(plan: Plan, console: Console) -> None:
     if plan.critical_path:
         path = " -> ".join(k.split("[")[0] for k in plan.critical_path)
         console.print(f"critical path: {path}", markup=False, highlight=False)
+    for line in best_frame_lines(plan):
+        console.print(line, markup=False, highlight=False)
+
+
+def best_frame_lines(plan: Plan) -> list[str]:
+    """A line per `frame: best`: the frame chosen, or that it is chosen at run time."""
+    lines = []
+    for shot in plan.shots:
+        for image in shot_sources(shot.request):
+            if image.get("frame") != "best":
+                continue
+            chosen = image.get("chosen")
+            which = "best (chosen at run time)" if chosen is None else f"{chosen} (best)"
+            lines.append(f"{shot.key} takes frame {which} of {image['key']}")
+    return lines
+
 
 
 def plan_json(plan: Plan) -> str:

@@ -1,9 +1,11 @@
 """Chain: a planned request + finished parent takes -> the request as sent, images resolved.
 
 A `{source: shot}` image becomes the frame of the parent's picked take (extracted with PyAV
-once, kept in the store by content hash, uploaded once per backend); a `{source: file}`
-image is read from the storyboard's folder and uploaded the same way. Everything else is
-sent as written. Also returns the sha256 of every image content it resolved, for the lock.
+once, kept in the store by content hash, uploaded once per backend): from its graded clip
+when the parent holds its colour (`color: match`), and for `frame: best` the sharpest frame
+of its last half second. A `{source: file}` image is read from the storyboard's folder and
+uploaded the same way. Everything else is sent as written. Also returns the sha256 of every
+image content it resolved, for the lock, labelled with the frame index `best` chose.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..api import Backend
 from ..media.frames import extract_frame, save_png
-from ..store import ObjectStore, ShotRecord
+from ..store import ObjectStore, ShotRecord, Take
+from .continuity import ClipFile, best_frame, graded_clip
 
 Resolved = tuple[dict[str, Any], dict[str, str]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,24 +53,38 @@ class Chain:
         if not isinstance(item, Mapping) or "source" not in item:
             return item
         if item["source"] == "shot":
-            label = f"{item['key']}:take{item['take']}:{item['frame']}"
-            sha = await self._frame(records[item["key"]], int(item["take"]), item["frame"])
+            take = _take(records[item["key"]], int(item["take"]))
+            frame = item["frame"]
+            if frame == "best":
+                frame = await self._serial(f"best:{take.sha256}",
+                                           lambda: best_frame(self.store, take))
+            label = _label(item, frame)
+            sha = await self._frame(take, frame, item.get("color") == "match")
         else:
             label, sha = f"file:{item['path']}", await self._file(str(item["path"]))
         shas[label] = sha
         return await self._upload(sha)
 
-    async def _frame(self, record: ShotRecord, take: int, frame: str | int) -> str:
-        chosen = record.takes[take - 1]
-        which = str(frame)
-        cached = self.store.find_frame(chosen.sha256, which)
+    async def _frame(self, take: Take, frame: str | int, graded: bool) -> str:
+        """The PNG of a frame of the take, or of its graded clip."""
+        video = ClipFile(take.sha256, self.store.path_for(take.sha256, take.ext))
+        if graded:
+            self.on_step("grading")
+            video = await self._serial(f"grade:{take.sha256}",
+                                       lambda: graded_clip(self.store, take))
+        cached = self.store.find_frame(video.sha256, str(frame))
         if cached is not None:
             return cached
         self.on_step("extracting")
-        video = self.store.path_for(chosen.sha256, chosen.ext)
-        sha = await asyncio.to_thread(self._extract, video, frame)
-        self.store.record_frame(chosen.sha256, which, sha)
-        return sha
+        png = await asyncio.to_thread(self._extract, video.path, frame)
+        self.store.record_frame(video.sha256, str(frame), png)
+        return png
+
+    async def _serial(self, name: str, work: Callable[[], T]) -> T:
+        """Run `work` on a thread, one at a time per name: jobs that need the same grade or
+        the same choice wait for the first to make it, then find it made."""
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            return await asyncio.to_thread(work)
 
     def _extract(self, video: Path, frame: str | int) -> str:
         image = extract_frame(video, int(frame) if str(frame).lstrip("-").isdigit() else frame)
@@ -95,6 +113,18 @@ class Chain:
             if self.store.has(sha, ext):
                 return self.store.path_for(sha, ext)
         raise FileNotFoundError(f"image {sha} is not in the store")
+
+
+def _take(record: ShotRecord, take: int) -> Take:
+    return record.takes[take - 1]
+
+
+def _label(item: Mapping[str, Any], frame: str | int) -> str:
+    """How the lock names an input frame: `a:take1:last`, `a:take2:best=113`, and
+    `:color-match` when it comes from the graded clip."""
+    shown = f"best={frame}" if item["frame"] == "best" else str(frame)
+    graded = ":color-match" if item.get("color") == "match" else ""
+    return f"{item['key']}:take{item['take']}:{shown}{graded}"
 
 
 def _image_ext(name: str) -> str:

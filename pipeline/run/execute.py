@@ -28,6 +28,7 @@ from ..store import (
     store_root_for,
     write_lock,
 )
+from .continuity import frames_used
 from .films import FilmResult, make_films
 from .scheduler import Job, JobStatus, Reporter, RunOptions, Scheduler
 
@@ -93,13 +94,13 @@ class RunSummary:
                 else job.task_uuid, "seed": job.record.seed if job.record else shot.seed,
                 "cost": job.cost, "cached": job.status is JobStatus.CACHED,
                 "path": str(path.resolve()) if path else None, "error": job.error,
+                "frames": frames_used(self.compiled.plan, shot, self.store),
             })
         return rows
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "films": [{"variant": f.variant, "path": str(f.path) if f.path else None,
-                       "method": f.method, "error": f.error} for f in self.films],
+            "films": [film.to_json() for film in self.films],
             "shots": self.shot_rows(),
             "requests": dict(sorted(self.requests.items())),
             "cost": self.cost,
