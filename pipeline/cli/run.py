@@ -15,8 +15,9 @@ from .common import reports_errors
 SIM_FAULTS = ("rate_429", "rate_500", "rate_503", "rate_drop", "rate_task_error")
 
 
-def _sim_options(latency: str | None, faults: tuple[str, ...]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
+def _sim_options(latency: str | None, faults: tuple[str, ...], drift: float = 0.0
+                 ) -> dict[str, Any]:
+    options: dict[str, Any] = {"drift": drift} if drift else {}
     if latency:
         try:
             low, _, high = latency.partition(",")
@@ -67,10 +68,14 @@ def _sim_options(latency: str | None, faults: tuple[str, ...]) -> dict[str, Any]
 @click.option("--sim-fault", "sim_faults", multiple=True, metavar="NAME=RATE",
               help="Simulator only: inject faults, e.g. rate_503=0.1, rate_429=0.05, "
               "rate_drop=0.03, rate_task_error=0.03. Repeatable.")
+@click.option("--sim-drift", type=click.FloatRange(0, 1), default=0.0, metavar="RATE",
+              help="Simulator only: clips drift like a real model's, their colour RATE of the "
+              "way to a warm cast by their last frame, their ends smeared.")
 @reports_errors
 def run(file: str, backend: str, concurrency: int | None, max_cost: float | None,
         allow_unpriced: bool, frozen: bool, select: tuple[str, ...], as_json: bool, yes: bool,
-        allow_outside: bool, sim_latency: str | None, sim_faults: tuple[str, ...]) -> None:
+        allow_outside: bool, sim_latency: str | None, sim_faults: tuple[str, ...],
+        sim_drift: float) -> None:
     """Render the storyboard into films: generate every shot that is not cached, chain
     frames, pick takes, stitch each variant's film, and update the lock file.
 
@@ -104,7 +109,7 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
     options = RunOptions(concurrency=concurrency or compiled.board.concurrency or 8,
                          max_cost=max_cost, poll_interval=tick, first_poll=tick)
     req = RunRequest(path, file, backend, options, frozen, select, allow_outside,
-                     _sim_options(sim_latency, sim_faults))
+                     _sim_options(sim_latency, sim_faults, sim_drift))
     if backend == "simulator":
         err.print("backend: the embedded Runware simulator (simulated video, no cost)")
     summary = _run_with_progress(req, err, len({s.identity for s in plan.shots}),

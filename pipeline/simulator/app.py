@@ -67,6 +67,7 @@ class SimulatorConfig:
     max_body: int = 30 * 1024 * 1024
     max_tasks: int = 100
     state_dir: Path | None = None
+    drift: float = 0.0  # each clip's colour drift and smeared end, as a real model's (0..1)
 
 
 class SimulatorApp:
@@ -82,7 +83,7 @@ class SimulatorApp:
         self.catalog = load_catalog()
         self.dice = Dice(config.seed, config.latency, config.rate_task_error)
         self.videos = VideoTasks(self.state, self.stats, self.catalog, self.dice, clock,
-                                 self.public_url, config.url_ttl)
+                                 self.public_url, config.url_ttl, config.drift)
         self._request_number = 0
 
     def close(self) -> None:

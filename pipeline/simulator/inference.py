@@ -48,6 +48,7 @@ class VideoTasks:
     clock: Callable[[], float]
     public_url: str
     url_ttl: float | None = None
+    drift: float = 0.0  # each clip's colour drift and smeared end (`drift`)
 
     def __post_init__(self) -> None:
         self._render_locks: dict[str, asyncio.Lock] = {}
@@ -193,10 +194,11 @@ class VideoTasks:
         return out
 
     def _render(self, record: TaskRecord, result: ResultPlan, out: Path) -> None:
-        render_clip(render_spec(record, result, self.state), out)
+        render_clip(render_spec(record, result, self.state, self.drift), out)
 
 
-def render_spec(record: TaskRecord, result: ResultPlan, state: SimulatorState) -> RenderSpec:
+def render_spec(record: TaskRecord, result: ResultPlan, state: SimulatorState,
+                drift: float = 0.0) -> RenderSpec:
     """The renderer's reading of a task: its size, length, frame rate, sound, prompt, frame
     images and PixVerse's looks (other providers' settings change nothing on screen)."""
     request = record.request
@@ -208,7 +210,8 @@ def render_spec(record: TaskRecord, result: ResultPlan, state: SimulatorState) -
         output_format=record.output_format, quality=int(request.get("outputQuality", 95)),
         camera_movement=pixverse.get("cameraMovement"), style=pixverse.get("style"),
         effect=pixverse.get("effect"), motion_mode=pixverse.get("motionMode", "normal"),
-        first_frame=frames.get("first"), last_frame=frames.get("last"), sound=record.sound)
+        first_frame=frames.get("first"), last_frame=frames.get("last"), sound=record.sound,
+        drift=drift)
 
 
 def is_served(record: TaskRecord, result: ResultPlan, ext: str, now: float) -> bool:

@@ -1,7 +1,8 @@
 """The simulator's renderer: one videoInference request in, one real video file out.
 
 Input: a `RenderSpec` (size, duration, frame rate, prompt, seed, format, quality, PixVerse
-camera movement, style, effect, motion mode, optional first and last frame images, sound).
+camera movement, style, effect, motion mode, optional first and last frame images, sound,
+and how much it drifts).
 Output: an H.264 MP4 or MOV, or a VP9 WebM, yuv420p BT.709, with an AAC or Opus sound track
 (`tone`) when asked for, written atomically.
 
@@ -29,6 +30,7 @@ from ..media.formats import EXTENSIONS, FORMATS, open_output
 from ..media.sound import SoundQueue
 from ..store.atomic import atomic_path
 from .camera import CAMERA, DRIFT, Canvas, View, margins, smoothstep
+from .drift import drift_frames
 from .frames import U8, Flight, FrameBuffer, Sprite, Tables, caption, cutout, rgb_to_yuv
 from .looks import (
     EFFECTS,
@@ -73,6 +75,7 @@ class RenderSpec:
     first_frame: Image.Image | None = None
     last_frame: Image.Image | None = None
     sound: bool = False
+    drift: float = 0.0  # colour drift by the last frame, and a smeared end (`drift`)
 
     def __post_init__(self) -> None:
         checks = {
@@ -86,6 +89,7 @@ class RenderSpec:
             f"unknown style {self.style!r}": self.style is None or self.style in STYLE_TONES,
             f"unknown effect {self.effect!r}": self.effect is None or self.effect in EFFECTS,
             f"motion_mode must be one of {MOTION_MODES}": self.motion_mode in MOTION_MODES,
+            "drift must be 0..1": 0 <= self.drift <= 1,
         }
         problems = [message for message, ok in checks.items() if not ok]
         if problems:
@@ -268,8 +272,12 @@ def _flash(film: Film, beat: Beat) -> float:
 def render_clip(spec: RenderSpec, out: Path) -> None:
     """Write the clip to `out` atomically."""
     film = make_film(spec)
+    frames: Iterable[FrameBuffer] = (compose(film, beat) for beat in film.beats)
+    if spec.drift:
+        frames = drift_frames(frames, [beat.strength for beat in film.beats], spec.drift,
+                              spec.fps, smear_end=spec.last_frame is None)
     with atomic_path(Path(out)) as temp:
-        _encode(film, ahead(compose(film, beat) for beat in film.beats), temp)
+        _encode(film, ahead(frames), temp)
 
 
 def _encode(film: Film, frames: Iterable[FrameBuffer], path: Path) -> None:

@@ -105,7 +105,8 @@ def banner(origin: str, config: SimulatorConfig) -> list[str]:
         f"  point storyreel at it:  export RUNWARE_BASE_URL={origin}/v1",
         f"  counters:               {origin}/_simulator/stats",
         f"  state folder:           {config.state_dir or '(temporary, gone on exit)'}",
-    ]
+    ] + ([f"  drift:                  each clip's colour drifts {config.drift:g} of the way "
+          "to a warm cast, its end smeared"] if config.drift else [])
 
 
 @dataclass(frozen=True)
@@ -247,15 +248,21 @@ def simulate_command() -> click.Command:
     @click.option("--state-dir", default=None, metavar="DIR",
                   type=click.Path(file_okay=False, path_type=Path),
                   help="Keep tasks, uploads and videos here, across restarts.")
+    @click.option("--sim-drift", "--drift", "drift", default=0.0, show_default=True,
+                  type=click.FloatRange(0, 1), metavar="RATE",
+                  help="Drift like a real model: each clip's colour shifts RATE of the way "
+                       "to a warm cast by its last frame, and its end smears as if the "
+                       "camera moved (0.1 is a lot over a chain).")
     def simulate(host: str, port: int, api_key: str | None, latency: tuple[float, float],
                  fail_rates: dict[str, float], retry_after: float, url_ttl: float | None,
-                 seed: int, max_tasks: int, access_log: bool, state_dir: Path | None) -> None:
+                 seed: int, max_tasks: int, access_log: bool, state_dir: Path | None,
+                 drift: float) -> None:
         config = SimulatorConfig(
             api_key=api_key, latency=latency, rate_429=fail_rates.get("429", 0.0),
             retry_after=retry_after, rate_500=fail_rates.get("500", 0.0),
             rate_503=fail_rates.get("503", 0.0), rate_drop=fail_rates.get("drop", 0.0),
             rate_task_error=fail_rates.get("task", 0.0), url_ttl=url_ttl, seed=seed,
-            max_tasks=max_tasks, state_dir=state_dir)
+            max_tasks=max_tasks, state_dir=state_dir, drift=drift)
         serve(config, host, port, access_log=access_log)
 
     return simulate
