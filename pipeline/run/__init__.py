@@ -2,6 +2,7 @@
 stitched, the lock file written and a summary out.
 
 `execute` is the run itself; `scheduler` runs the shot graph against the API in one asyncio
-loop, `chain` resolves the images a request needs (parents' frames, local files) and `films`
-stitches each variant's film.
+loop, `chain` resolves the images a request needs (parents' frames, local files),
+`continuity` grades takes and chooses `frame: best`, `films` stitches each variant's film
+and `seams` measures how well each handover holds.
 """
