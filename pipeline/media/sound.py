@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     AnyPacket = Packet[Any]
 
-__all__ = ["AUDIO_RATE", "Sound", "SoundQueue", "film_sound", "mix_sounds"]
+__all__ = ["AUDIO_RATE", "Sound", "SoundQueue", "encode_track", "film_sound", "mix_sounds"]
 
 
 AUDIO_RATE = 48_000
@@ -103,6 +103,11 @@ def _seconds(packet: AnyPacket) -> Fraction:
 def _encode_sound(output: OutputContainer, fmt: OutputFormat, track: Sound) -> list[AnyPacket]:
     stream = cast(AudioStream, output.add_stream(fmt.audio_codec, rate=AUDIO_RATE))
     stream.layout = "stereo"
+    return encode_track(stream, track)
+
+
+def encode_track(stream: AudioStream, track: Sound) -> list[AnyPacket]:
+    """`track` encoded by a stereo stream at `AUDIO_RATE`, flushed."""
     packets: list[AnyPacket] = []
     for start in range(0, track.shape[1], AUDIO_RATE):  # the encoder re-cuts to its frame size
         chunk = np.ascontiguousarray(track[:, start : start + AUDIO_RATE])

@@ -30,7 +30,7 @@ from .sound import SoundQueue, film_sound
 if TYPE_CHECKING:  # PyAV's Packet is generic only in its stubs
     AnyPacket = Packet[Any]
 
-__all__ = ["can_splice", "splice_pieces"]
+__all__ = ["can_splice", "copy_gops", "length_prefixed", "splice_encoder", "splice_pieces"]
 
 
 def can_splice(clips: list[Clip], fmt: OutputFormat, canvas: Canvas) -> bool:
@@ -42,10 +42,10 @@ def can_splice(clips: list[Clip], fmt: OutputFormat, canvas: Canvas) -> bool:
     # an avcC record with 4-byte NAL lengths, the form encoded packets are rewritten to
     if key[0] != "h264" or len(extradata) < 7 or extradata[0] != 1 or extradata[4] & 3 != 3:
         return False
-    return avcc_units(extradata) == annexb_units(_encoder(canvas, fmt).extradata or b"")
+    return avcc_units(extradata) == annexb_units(splice_encoder(canvas, fmt).extradata or b"")
 
 
-def _encoder(canvas: Canvas, fmt: OutputFormat) -> VideoCodecContext:
+def splice_encoder(canvas: Canvas, fmt: OutputFormat) -> VideoCodecContext:
     """A stand-alone encoder whose headers go to extradata, where MP4 keeps them."""
     ctx = cast(VideoCodecContext, av.CodecContext.create(fmt.video_codec, "w"))
     configure_encoder(ctx, canvas, fmt)
@@ -95,14 +95,14 @@ def splice_pieces(
         sound = SoundQueue(output, fmt, film_sound(entries, canvas, fades))
         position = 0
         for copy, pieces, joins in _splice_plan(entries, fades):
-            packets = (_copy_gops(pieces[0], video, position, canvas) if copy
+            packets = (copy_gops(pieces[0], video, position, canvas) if copy
                        else _encode_pieces(pieces, video, position, canvas, fmt, joins))
             position += sound.mux(packets)
         sound.drain()
     return position, float(position / canvas.fps)
 
 
-def _copy_gops(
+def copy_gops(
     piece: Piece, video: VideoStream, position: int, canvas: Canvas
 ) -> Iterator[AnyPacket]:
     """The packets of frames [start, stop), from the keyframe of `start` on, moved."""
@@ -133,14 +133,14 @@ def _encode_pieces(
     joins: Sequence[int],
 ) -> Iterator[AnyPacket]:
     """Encode the pieces with a fresh encoder, so the run starts on a keyframe of its own."""
-    encoder = _encoder(canvas, fmt)
+    encoder = splice_encoder(canvas, fmt)
     frames = pieces_frames(pieces, canvas, joins)
     for index, frame in enumerate(frames, start=position):
-        yield from _length_prefixed(encoder.encode(stamp_frame(frame, index, canvas)), video)
-    yield from _length_prefixed(encoder.encode(None), video)
+        yield from length_prefixed(encoder.encode(stamp_frame(frame, index, canvas)), video)
+    yield from length_prefixed(encoder.encode(None), video)
 
 
-def _length_prefixed(packets: Iterable[AnyPacket], video: VideoStream) -> Iterator[AnyPacket]:
+def length_prefixed(packets: Iterable[AnyPacket], video: VideoStream) -> Iterator[AnyPacket]:
     """x264 writes start codes; MP4 samples hold each NAL unit after its 4-byte length."""
     for packet in packets:
         units = annexb_units(bytes(packet))
