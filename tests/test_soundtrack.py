@@ -191,14 +191,14 @@ def test_a_cut_off_soundtrack_file_is_refused(folder: Path, suffix: str) -> None
     whole = write_tone(folder / f"whole{suffix}", 6.0).read_bytes()
     cut = folder / f"cut{suffix}"
     cut.write_bytes(whole[: len(whole) * 2 // 3])
-    with pytest.raises(MediaError, match=r"cut short|damaged|not an audio file"):
+    with pytest.raises(MediaError, match=r"cut short"):
         probe_audio(cut)
 
 
 def test_a_file_that_is_not_sound_is_refused(folder: Path) -> None:
     text = folder / "notes.mp3"
     text.write_text("these are not sounds\n")
-    with pytest.raises(MediaError, match="not an audio file"):
+    with pytest.raises(MediaError, match="cannot be read as sound: not an audio file"):
         probe_audio(text)
     picture = make_clip(folder / "silent.mp4", 24, RED)
     with pytest.raises(MediaError, match="holds no sound"):

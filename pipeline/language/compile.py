@@ -1,15 +1,16 @@
 """Compile: a storyboard path -> a validated `Plan`, every stage's problems reported at once.
 
 This is the one place that strings the pure stages together (load -> schema -> model ->
-templates -> graph -> plan) and does the little file reading they need (local images are
-hashed here, and refused outside the storyboard's folder unless allowed).
+templates -> graph -> plan -> film -> finishing) and does the little file reading they need
+(local images are hashed here, soundtrack files probed and hashed by `finishing`; both are
+refused outside the storyboard's folder unless allowed).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..media.formats import EXTENSIONS
 from ..store import sha256_file
 from .catalog import Catalog, closest_hint, load_catalog
 from .films import FilmPlan, entry_id, film_plans
+from .finishing import AudioFile, finish_plan, read_audio_files
 from .graph import ShotGraph, build_graph
 from .model import Storyboard, read_storyboard
 from .plan import ImageKind, LockFacts, Plan, PlanInputs, classify_image, make_plan
@@ -66,6 +68,8 @@ def compile_storyboard(
     problems += found
     films, found = _films(board, variants, shots, renderer)
     problems += found + _variant_models(board, catalog)
+    audio, found = read_audio_files(board.doc, board.folder, films, allow_outside)
+    problems += found
     planned: list[Any] = []
     if graph.layers:
         inputs = PlanInputs(catalog, board.model, lock or {}, is_cached or (lambda i: False),
@@ -76,6 +80,8 @@ def compile_storyboard(
     plans: list[FilmPlan] = []
     if not any(not p.warning for p in problems):
         plans, found = _film_plans(board, variants, films, planned, catalog)
+        problems += found
+        plans, found = _finished(board, films, plans, shots, planned, audio)
         problems += found
     errors = [p for p in problems if not p.warning]
     if errors:
@@ -178,3 +184,16 @@ def _variant_models(board: Storyboard, catalog: Catalog) -> list[Problem]:
                               f"{value!r}", hint=closest_hint(str(value), catalog.ids)
                               or "storyreel models lists the models")
             for i, value in enumerate(values) if catalog.find(str(value)) is None]
+
+
+def _finished(board: Storyboard, films: list[dict[str, Any]], plans: list[FilmPlan],
+              shots: Sequence[ExpandedShot], planned: Sequence[Any],
+              audio: Mapping[str, AudioFile]) -> tuple[list[FilmPlan], list[Problem]]:
+    """Each film plan with its soundtrack, captions and title."""
+    by_key = {s.key: s for s in planned}
+    out, problems = [], []
+    for film, plan in zip(films, plans, strict=True):
+        finish, found = finish_plan(board.doc, film, plan, shots, by_key, audio)
+        problems += found
+        out.append(replace(plan, finish=finish))
+    return out, list(dict.fromkeys(problems))

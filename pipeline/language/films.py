@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
+from ..media.cues import Finish
 from .catalog import Catalog
 from .continuity import image_position
 from .load import Document, Path_
@@ -100,14 +101,16 @@ class FilmPlan:
     fps: float | None = None  # film.fps, else the clips' most common frame rate
     entries: tuple[FilmEntry, ...] = ()
     seams: tuple[Seam, ...] = ()
+    finish: Finish | None = None  # the soundtrack, captions and title laid over it
 
     def to_json(self) -> dict[str, Any]:
         canvas: dict[str, Any] = {"size": f"{self.size[0]}x{self.size[1]}"} if self.size else {}
         canvas |= {"fps": self.fps} if self.fps else {}
+        finish = {"finish": self.finish.to_json()} if self.finish else {}
         return {"variant": dict(self.variant), "shots": list(self.keys), "file": self.file,
                 "transition": {"type": self.transition, "seconds": self.seconds}, **canvas,
                 "entries": [entry.to_json() for entry in self.entries],
-                "seams": [seam.to_json() for seam in self.seams]}
+                "seams": [seam.to_json() for seam in self.seams], **finish}
 
 
 def entry_id(entry: Any) -> str:

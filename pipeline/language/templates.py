@@ -23,7 +23,7 @@ from .catalog import closest_hint
 from .load import Path_
 from .model import Layer, ShotDef, Storyboard
 
-GLUE = ("from", "pick", "model", "continuity")
+GLUE = ("from", "pick", "model", "continuity", "caption")  # not sent: storyreel's own
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
 
 Variant = tuple[tuple[str, Any], ...]
@@ -39,7 +39,7 @@ class ExpandedShot:
     key: str
     variant: Variant
     fields: Mapping[str, Any]  # merged, rendered request fields (glue removed)
-    glue: Mapping[str, Any]  # rendered from / pick / model / continuity
+    glue: Mapping[str, Any]  # rendered from / pick / model / continuity / caption
     source: ShotDef
 
     def locate(self, path: Sequence[str | int]) -> Layer:

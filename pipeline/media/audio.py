@@ -69,8 +69,8 @@ def _open(path: Path) -> InputContainer:
     try:
         return av.open(str(path), "r")
     except av.FFmpegError as exc:
-        raise MediaError(f"{path}: not an audio file FFmpeg can read "
-                         f"({exc.strerror or type(exc).__name__})") from exc
+        raise MediaError(f"{path}: cannot be read as sound: not an audio file, or one cut "
+                         f"short ({exc.strerror or type(exc).__name__})") from exc
     except OSError as exc:
         raise MediaError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
 

@@ -23,9 +23,10 @@ from ..errors import MediaError
 from ..language.compile import Compiled
 from ..language.films import FilmEntry, FilmPlan, SeamKind
 from ..language.plan import Plan
-from ..media.stitch import Span, Timeline, Transition, stitch_film
+from ..media.stitch import Span, Timeline, Transition
 from ..store import ObjectStore, Take, remove_partials, sha256_file, write_atomic
 from .continuity import frame_count, frame_index, is_graded, take_clip
+from .finishing import make_film_file
 from .scheduler import Job, Reporter
 
 TakeOf = Callable[[str], Take | None]  # a shot key -> its picked take, once made
@@ -35,7 +36,7 @@ TakeOf = Callable[[str], Take | None]  # a shot key -> its picked take, once mad
 class FilmResult:
     variant: dict[str, Any]
     path: Path | None
-    method: str | None  # copy | splice | reencode | crossfade | unchanged
+    method: str | None  # copy | splice | reencode | crossfade | unchanged; +how it was finished
     error: str | None = None
     timeline: Timeline | None = None
 
@@ -84,12 +85,12 @@ def _make_film(compiled: Compiled, film: FilmPlan, take_of: TakeOf, store: Objec
         return FilmResult(variant, target, "unchanged", timeline=recorded)
     reporter.note(f"stitching {film.file} from {len(spans)} clips")
     try:
-        result = stitch_film(spans, target, transitions=_transitions(film), size=film.size,
-                             fps=film.fps)
+        made = make_film_file(spans, target, _transitions(film), film.finish, store,
+                              size=film.size, fps=film.fps)
     except MediaError as exc:
         return FilmResult(variant, None, None, exc.render())
-    _record(store, stamp, target, result.timeline)
-    return FilmResult(variant, target, result.method, timeline=result.timeline)
+    _record(store, stamp, target, made.timeline, made.captions)
+    return FilmResult(variant, target, made.method, timeline=made.timeline)
 
 
 def _note_grading(plan: Plan, film: FilmPlan, take_of: TakeOf, store: ObjectStore,
@@ -151,6 +152,8 @@ def _stamp(spans: list[Span], film: FilmPlan) -> str:
              "file": Path(film.file).suffix.lower()}
     if film.size or film.fps:
         facts.update(size=film.size, fps=film.fps)
+    if film.finish is not None:  # absent otherwise: films made before finishing keep theirs
+        facts["finish"] = film.finish.facts()
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
@@ -171,12 +174,18 @@ def _recorded(store: ObjectStore, stamp: str, target: Path) -> Timeline | None:
     recorded = json.loads(path.read_text(encoding="utf-8"))
     if recorded.get("sha256") != sha256_file(target) or "timeline" not in recorded:
         return None
+    for name, sha in (recorded.get("captions") or {}).items():
+        beside = target.with_name(name)
+        if not beside.is_file() or sha256_file(beside) != sha:
+            return None
     return Timeline.from_json(recorded["timeline"])
 
 
-def _record(store: ObjectStore, stamp: str, target: Path, timeline: Timeline) -> None:
+def _record(store: ObjectStore, stamp: str, target: Path, timeline: Timeline,
+            captions: Mapping[str, str]) -> None:
     data = json.dumps({"sha256": sha256_file(target), "file": target.name,
-                       "timeline": timeline.to_json()}, indent=2).encode()
+                       "timeline": timeline.to_json(), "captions": dict(captions)},
+                      indent=2).encode()
     path = _stamp_path(store, stamp)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
