@@ -206,3 +206,16 @@ def test_captions_written_in_the_wrong_place_are_schema_errors(
     head = "version: 1\nmodel: pixverse:1@3\nshots:\n  a: {positivePrompt: x, duration: 5}\n"
     found = [p.message for p in problems_of(write_board(head + text))]
     assert any(m.startswith(message) for m in found), found
+
+
+def test_the_harbour_lights_example_lays_music_captions_and_a_title_over_its_film() -> None:
+    path = Path(__file__).parent.parent / "examples" / "harbour-lights" / "harbour-lights.yaml"
+    (film,) = plan_of(path).films
+    finish = film.finish
+    assert finish is not None and finish.soundtrack is not None and finish.title is not None
+    assert [c.start for c in finish.soundtrack.cues] == [0.0, ShotTime("sea")]
+    assert finish.soundtrack.cues[0].path.stat().st_size < 300_000
+    assert {c.shot for c in finish.captions} == {"quay", "stairs", "lamp", "sea"}
+    assert "The light of Port Avel is lit." in {c.text for c in finish.captions}
+    assert (finish.mode, finish.title.over) == (CaptionMode.BOTH, None)
+    assert plan_of(path).warnings == ()
