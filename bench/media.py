@@ -35,7 +35,7 @@ from pipeline.media.cues import Finish, SoundCue, Soundtrack
 from pipeline.media.finish import finish_film
 from pipeline.media.formats import H264_OPTIONS
 from pipeline.media.frames import extract_frame, save_png
-from pipeline.media.sound import AUDIO_RATE
+from pipeline.media.sound import AUDIO_RATE, encode_track
 from pipeline.media.stitch import Transition, stitch_clips
 
 WIDTH, HEIGHT, FPS, GOP = 1280, 720, 24, 24
@@ -132,7 +132,7 @@ def _make_music(path: Path, seconds: float) -> Path:
 
 def _write_sound(path: Path, sound: npt.NDArray[np.float32], muxer: str) -> Path:
     with av.open(str(path), "w", format=muxer) as container:
-        _mux_sound(container, _sound_stream(container), sound)
+        container.mux(encode_track(_sound_stream(container), sound))
     return path
 
 
@@ -140,16 +140,6 @@ def _sound_stream(container: OutputContainer) -> AudioStream:
     stream = cast(AudioStream, container.add_stream("aac", rate=AUDIO_RATE))
     stream.layout = "stereo"
     return stream
-
-
-def _mux_sound(container: OutputContainer, stream: AudioStream,
-               sound: npt.NDArray[np.float32]) -> None:
-    for start in range(0, sound.shape[1], AUDIO_RATE):
-        chunk = np.ascontiguousarray(sound[:, start : start + AUDIO_RATE])
-        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-        frame.sample_rate, frame.pts = AUDIO_RATE, start
-        container.mux(stream.encode(frame))
-    container.mux(stream.encode(None))
 
 
 def _xfade(quiet: list[str], a: Path, b: Path, out: Path) -> list[str]:
@@ -203,7 +193,7 @@ def _make_clip(path: Path, frames: int, options: dict[str, str],
         if audio is not None and sound is not None:
             t = np.arange(frames * AUDIO_RATE // FPS) / AUDIO_RATE
             wave = (sound * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            _mux_sound(container, audio, np.stack([wave, wave]))
+            container.mux(encode_track(audio, np.stack([wave, wave])))
     return path
 
 

@@ -7,13 +7,15 @@ sound (`support_clips` clips sound at 440 Hz) by measuring each frequency's leve
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
 import numpy.typing as npt
+from av.audio.stream import AudioStream
 
 from pipeline.media.audio import read_sound
-from pipeline.media.sound import AUDIO_RATE, Sound
+from pipeline.media.sound import AUDIO_RATE, Sound, encode_track
 
 MUSIC_HZ = 220.0
 CLIP_HZ = 440.0  # the tone of support_clips.make_clip(audio=True)
@@ -32,14 +34,9 @@ def write_audio(path: Path, sound: Sound) -> Path:
     """`sound` (stereo at AUDIO_RATE) as an audio file of the kind its extension says."""
     muxer, codec = _CODECS[path.suffix]
     with av.open(str(path), "w", format=muxer) as container:
-        stream = container.add_stream(codec, rate=AUDIO_RATE)
+        stream = cast(AudioStream, container.add_stream(codec, rate=AUDIO_RATE))
         stream.layout = "stereo"
-        for start in range(0, sound.shape[1], AUDIO_RATE):
-            chunk = np.ascontiguousarray(sound[:, start : start + AUDIO_RATE])
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts = AUDIO_RATE, start
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+        container.mux(encode_track(stream, sound))
     return path
 
 

@@ -1,5 +1,6 @@
 """How music/chords.ogg was made: four synthesized chords (C, A minor, F, G), six seconds
-each, a soft pad under a slow arpeggio, as Opus at 48 kbit/s. Run from this folder:
+each, a soft pad under a slow arpeggio, as Opus at 48 kbit/s; the same bytes every time.
+Run from this folder, with storyreel installed:
 
     python chords.py
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import av
 import numpy as np
+
+from pipeline.media.sound import encode_track
 
 RATE, BAR = 48_000, 6.0
 CHORDS = [(261.63, 329.63, 392.00), (220.00, 261.63, 329.63),
@@ -37,15 +40,10 @@ def bar(chord: tuple[float, float, float]) -> np.ndarray:
 
 def main() -> None:
     music = np.concatenate([bar(chord) for chord in CHORDS], axis=1)
-    with av.open("chords.ogg", "w", format="ogg") as container:
+    with av.open("chords.ogg", "w", format="ogg", options={"fflags": "+bitexact"}) as container:
         stream = container.add_stream("libopus", rate=RATE)
         stream.layout, stream.bit_rate = "stereo", 48_000
-        for start in range(0, music.shape[1], RATE):
-            chunk = np.ascontiguousarray(music[:, start : start + RATE])
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts = RATE, start
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+        container.mux(encode_track(stream, music))
 
 
 if __name__ == "__main__":
