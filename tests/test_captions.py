@@ -35,7 +35,7 @@ from pipeline.media.cues import (
 )
 from pipeline.media.finish import finish_film
 from pipeline.media.stitch import Span, StitchResult, Transition, stitch_film
-from pipeline.media.text import CAPTION_STYLE, TITLE_STYLE, render_text
+from pipeline.media.text import CAPTION_STYLE, FONT_FILE, TITLE_STYLE, render_text
 from pipeline.media.timeline import Timeline
 
 FPS = 24
@@ -157,3 +157,8 @@ def test_a_title_on_black_comes_before_the_film(film: StitchResult, folder: Path
     assert middle[: stamp.y].max() < 30 and middle[stamp.y + stamp.grey.shape[0] :].max() < 30
     assert middle[stamp.y : stamp.y + stamp.grey.shape[0]].max() > 200
     assert [colour_of(img) for img in pictures[36:40]] == [RED] * 4
+
+
+def test_the_font_ships_inside_the_package_with_its_license() -> None:
+    assert FONT_FILE.is_file() and FONT_FILE.parent.parent.name == "media"
+    assert "Bitstream Vera" in (FONT_FILE.parent / "LICENSE").read_text(encoding="utf-8")

@@ -219,3 +219,12 @@ def test_the_harbour_lights_example_lays_music_captions_and_a_title_over_its_fil
     assert "The light of Port Avel is lit." in {c.text for c in finish.captions}
     assert (finish.mode, finish.title.over) == (CaptionMode.BOTH, None)
     assert plan_of(path).warnings == ()
+
+
+def test_plan_says_what_is_laid_over_each_film(write_board: Any, music: Path) -> None:
+    path = write_board(BOARD + "  audio: music.m4a\n  captions: burn\n"
+                               "  title: {text: Relay, over: b}\n")
+    result = CliRunner().invoke(main, ["plan", str(path)])
+    assert result.exit_code == 0, result.output
+    assert ("board-calm.mp4: a 3 s title over b[sea=calm]; 1 sound cue at -16 LUFS; "
+            "3 captions burned in") in result.stdout

@@ -123,6 +123,22 @@ class Finish:
     def edits_picture(self) -> bool:
         return self.burns or self.title is not None
 
+    def summary(self) -> str:
+        """What is laid over the film, in a few words."""
+        parts = []
+        if self.title is not None:
+            where = "on a card" if self.title.over is None else f"over {self.title.over}"
+            parts.append(f"a {self.title.seconds:g} s title {where}")
+        if self.soundtrack is not None:
+            cues = len(self.soundtrack.cues)
+            parts.append(f"{cues} sound cue{'s' * (cues != 1)} at "
+                         f"{self.soundtrack.loudness:g} LUFS")
+        if self.captions:
+            how = {CaptionMode.FILES: "as files", CaptionMode.BURN: "burned in",
+                   CaptionMode.BOTH: "as files and burned in"}[self.mode]
+            parts.append(f"{len(self.captions)} caption{'s' * (len(self.captions) != 1)} {how}")
+        return "; ".join(parts)
+
     def facts(self) -> dict[str, Any]:
         """What the film depends on beyond its clips; part of the film's stamp."""
         title = self.title

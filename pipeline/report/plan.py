@@ -55,6 +55,10 @@ def print_plan(plan: Plan, console: Console) -> None:
         console.print(f"critical path: {path}", markup=False, highlight=False)
     for line in best_frame_lines(plan):
         console.print(line, markup=False, highlight=False)
+    for film in plan.films:
+        if film.finish is not None:
+            console.print(f"{film.file}: {film.finish.summary()}", markup=False,
+                          highlight=False)
 
 
 def best_frame_lines(plan: Plan) -> list[str]:

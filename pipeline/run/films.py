@@ -83,7 +83,8 @@ def _make_film(compiled: Compiled, film: FilmPlan, take_of: TakeOf, store: Objec
     recorded = _recorded(store, stamp, target)
     if recorded is not None:
         return FilmResult(variant, target, "unchanged", timeline=recorded)
-    reporter.note(f"stitching {film.file} from {len(spans)} clips")
+    laid = f", with {film.finish.summary()}" if film.finish else ""
+    reporter.note(f"stitching {film.file} from {len(spans)} clips{laid}")
     try:
         made = make_film_file(spans, target, _transitions(film), film.finish, store,
                               size=film.size, fps=film.fps)

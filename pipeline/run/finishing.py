@@ -19,7 +19,7 @@ from ..media.captions import caption_files, write_captions
 from ..media.cues import Finish, caption_times
 from ..media.finish import finish_film, needs_finishing
 from ..media.stitch import Span, Timeline, Transition, stitch_film
-from ..store import ObjectStore, sha256_file
+from ..store import ObjectStore, remove_partials, sha256_file
 
 __all__ = ["MadeFilm", "make_film_file", "recorded_captions"]
 
@@ -43,6 +43,7 @@ def make_film_file(spans: Sequence[Span], target: Path,
     else:
         work = store.root / "films" / f"stitching-{target.name}"
         work.parent.mkdir(parents=True, exist_ok=True)
+        remove_partials(work)  # a run killed while stitching; this one holds the folder
         try:
             result = stitch_film(spans, work, transitions=transitions, size=size, fps=fps)
             finished = finish_film(work, result.timeline, finish, target)
