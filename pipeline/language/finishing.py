@@ -117,7 +117,7 @@ def finish_plan(doc: Document, film: Mapping[str, Any], plan: FilmPlan,
                 audio: Mapping[str, AudioFile]) -> tuple[Finish | None, list[Problem]]:
     """What is laid over one variant's film, or None when nothing is."""
     variant = tuple(plan.variant.items())
-    keys = {key: i for i, key in reversed(list(enumerate(plan.keys)))}  # first entry of each
+    keys = tuple(dict.fromkeys(plan.keys))  # the film's shots, each once
     lengths = _stretches(plan, planned)
     problems: list[Problem] = []
     cues = [_cue(doc, where, cue, audio, keys, variant, problems)
@@ -136,7 +136,7 @@ def finish_plan(doc: Document, film: Mapping[str, Any], plan: FilmPlan,
     return Finish(track, tuple(captions), mode, title, names), problems
 
 
-def _in_film(doc: Document, where: Path_, label: str, shot: str, keys: Mapping[str, int],
+def _in_film(doc: Document, where: Path_, label: str, shot: str, keys: Sequence[str],
              variant: tuple[tuple[str, Any], ...], problems: list[Problem]) -> str | None:
     """The key of a shot named in the film block, or None (and a problem) if not in it."""
     key = shot_key(shot, variant)
@@ -150,7 +150,7 @@ def _in_film(doc: Document, where: Path_, label: str, shot: str, keys: Mapping[s
 
 
 def _cue(doc: Document, where: Path_, cue: Mapping[str, Any], audio: Mapping[str, AudioFile],
-         keys: Mapping[str, int], variant: tuple[tuple[str, Any], ...],
+         keys: Sequence[str], variant: tuple[tuple[str, Any], ...],
          problems: list[Problem]) -> SoundCue | None:
     read = audio.get(str(cue.get("file")))
     written = cue.get("start", 0.0)
@@ -206,7 +206,7 @@ def _stretches(plan: FilmPlan, planned: Mapping[str, PlannedShot]) -> dict[str, 
     return lengths
 
 
-def _captions(shots: Sequence[ExpandedShot], keys: Mapping[str, int],
+def _captions(shots: Sequence[ExpandedShot], keys: Sequence[str],
               lengths: Mapping[str, float], problems: list[Problem]) -> list[Caption]:
     captions: list[Caption] = []
     for shot in shots:
@@ -246,7 +246,7 @@ def _reading_speed(shot: ExpandedShot, mine: list[Caption], listed: bool, length
     return found
 
 
-def _title(doc: Document, title: Any, keys: Mapping[str, int],
+def _title(doc: Document, title: Any, keys: Sequence[str],
            variant: tuple[tuple[str, Any], ...], problems: list[Problem]) -> Title | None:
     if not isinstance(title, Mapping):
         return None
