@@ -3,7 +3,7 @@
 Every `StoryreelError` is caught once, in `common.reports_errors`, printed with `render()` and
 turned into its exit code (2 for anything wrong in the user's files or arguments). Each
 phase's commands live in a module of their own: `language` (validate, plan, graph), `run`,
-`seams`, `models`.
+`seams`, `models`, `review` (the studio).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ExitCode
-from . import language, models, run, seams
+from . import language, models, review, run, seams
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +29,7 @@ def main() -> None:
     storyreel graph story.yaml        the shot graph as Mermaid or Graphviz
     storyreel run story.yaml          render the film (embedded simulator by default)
     storyreel seams story.yaml        how well each chained frame holds across its seam
+    storyreel review story.yaml       see every take and seam in the browser, pick, run again
     storyreel simulate                serve the Runware-compatible simulator on 127.0.0.1
     storyreel models [ID]             the models: lengths, sizes, frames, sound, prices
 
@@ -39,7 +40,7 @@ def main() -> None:
 
 def _add_commands() -> None:
     for command in (language.validate, language.plan, language.graph, run.run, seams.seams,
-                    models.models):
+                    models.models, review.review):
         main.add_command(command)
     try:
         from ..simulator.serve import simulate_command

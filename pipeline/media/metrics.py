@@ -13,11 +13,13 @@ Two frames compared must have the same shape; the caller scales one to the other
 - `mean_colour_difference`: the mean absolute difference of the RGB values, in levels.
 - `sharpness`: the variance of the Laplacian of the luma: higher is sharper; motion blur
   lowers it sharply.
+- `judge_seam`: PSNR and mean colour difference of a handover at once, for the studio.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,8 +27,8 @@ import numpy.typing as npt
 
 from .colour import rgb_to_lab
 
-__all__ = ["colour_drift", "delta_e", "luma", "mean_colour_difference", "psnr", "sharpness",
-           "ssim"]
+__all__ = ["SeamScore", "colour_drift", "delta_e", "judge_seam", "luma",
+           "mean_colour_difference", "psnr", "sharpness", "ssim"]
 
 Frame = npt.NDArray[Any]
 Floats = npt.NDArray[np.float64]
@@ -120,3 +122,26 @@ def sharpness(frame: Frame) -> float:
         return 0.0
     lap = (y[:-2, 1:-1] + y[2:, 1:-1] + y[1:-1, :-2] + y[1:-1, 2:]) - 4 * y[1:-1, 1:-1]
     return float(lap.var())
+
+
+@dataclass(frozen=True)
+class SeamScore:
+    """PSNR (dB) and mean colour difference (levels) of a frame handed over and the frame
+    that took it."""
+
+    psnr: float
+    colour_difference: float
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON has no infinity: identical frames give `psnr: null`."""
+        shown = None if math.isinf(self.psnr) else round(self.psnr, 2)
+        return {"psnr": shown, "colour_difference": round(self.colour_difference, 2)}
+
+
+def judge_seam(handed_over: Frame, taken: Frame) -> SeamScore:
+    """Both numbers from one difference of the two frames."""
+    x, y = _pair(handed_over, taken)
+    difference = y - x
+    mse = float(np.mean(np.square(difference)))
+    return SeamScore(math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse),
+                     float(np.mean(np.abs(difference))))

@@ -1,0 +1,112 @@
+"""Activity: what the runs on a storyboard folder are doing, read from outside them.
+
+Input: a store (`<storyboard folder>/.storyreel/`), read-only.
+Output: a `Stamp` that changes whenever a run moves (the journal, the shot records, the run
+lock), the latest task of each shot identity in the journal, and whether a live process
+holds the folder. The journal is opened read-only with SQLite's own URI flag: a watcher
+never creates, migrates or locks it, so a run in another process is never held up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .journal import TaskPhase
+from .objects import ObjectStore
+
+Stamp = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
+class TaskActivity:
+    """The latest task the journal holds for a shot identity."""
+
+    identity: str
+    shot_key: str
+    state: TaskPhase
+    error: str | None
+
+
+def stamp_of(paths: Iterable[Path]) -> Stamp:
+    """(name, size, mtime in ns) of each path that exists: equal stamps, nothing moved."""
+    out = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        out.append((str(path), info.st_size, info.st_mtime_ns))
+    return tuple(out)
+
+
+def store_stamp(store: ObjectStore) -> Stamp:
+    """Changes when a run writes a task, finishes a shot, takes or gives back the folder."""
+    journal = store.journal_path
+    return stamp_of([journal, journal.with_name(journal.name + "-wal"), store.root / "shots",
+                     store.root / "run.lock", store.root / "films"])
+
+
+def latest_tasks(store: ObjectStore) -> dict[str, TaskActivity]:
+    """Identity -> its latest task in the journal; empty when there is no journal yet."""
+    if not store.journal_path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{store.journal_path.resolve().as_uri()}?mode=ro", uri=True,
+                             timeout=2)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = db.execute("SELECT identity, shot_key, state, error FROM tasks ORDER BY rowid"
+                          ).fetchall()
+    except sqlite3.Error:  # no table yet, or a run is creating it
+        return {}
+    finally:
+        db.close()
+    return {row[0]: _activity(row) for row in rows}
+
+
+def _activity(row: tuple[Any, ...]) -> TaskActivity:
+    identity, key, state, error = row
+    return TaskActivity(identity, key, TaskPhase(state), _error_text(error))
+
+
+def _error_text(error: str | None) -> str | None:
+    if not error:
+        return None
+    try:
+        data = json.loads(error)
+    except json.JSONDecodeError:
+        return error
+    if not isinstance(data, dict):
+        return str(data)
+    code, message = data.get("code"), data.get("message")
+    return f"{message} ({code})" if code and message else str(message or code)
+
+
+def run_holder(store: ObjectStore) -> int | None:
+    """The pid of a live process that holds the folder for a run, if any.
+
+    The run writes its pid into `run.lock` when it takes the folder; the file stays after it
+    ends, so the pid is checked for life. Testing the lock itself would take it, however
+    briefly, and a run starting that instant would be refused.
+    """
+    try:
+        text = (store.root / "run.lock").read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    if not text.isdigit():
+        return None
+    pid = int(text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid

@@ -1,0 +1,162 @@
+"""Live: runs started from the page, and the files they and others change, in; events for
+the pages (Server-Sent Events), out.
+
+`Events` fans each event out to every open page. `RunThread` runs the storyboard with the
+same code as `storyreel run` (`prepare_run`, `execute`) in a thread of its own, with its own
+event loop, so stitching a film never stalls the pages; its `Reporter` turns every change of
+a shot's status into a `job` event. `watch` notices what changed on disk (an editor saved
+the storyboard, a run in another process wrote the journal, the store or the lock) and
+sends a `board` event, so a run from the command line shows up live too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import StoryreelError
+from ..run.execute import RunRequest, execute, prepare_run
+from ..run.scheduler import Job, RunOptions
+from .board import LiveState
+
+Event = tuple[str, dict[str, Any]]
+_CLOSE: Event = ("close", {})
+
+
+class Events:
+    """Every open page's queue of events; `publish` may be called from any thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queues: set[asyncio.Queue[Event]] = set()
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        self.loop.call_soon_threadsafe(self._put, (kind, data))
+
+    def close(self) -> None:
+        """End every stream (the server is stopping)."""
+        self.loop.call_soon_threadsafe(self._put, _CLOSE)
+
+    def _put(self, event: Event) -> None:
+        for queue in self.queues:
+            queue.put_nowait(event)
+
+    async def stream(self, first: Event, heartbeat: float = 15.0) -> AsyncIterator[str]:
+        """Server-Sent Events text, starting with `first`; a comment line keeps idle
+        connections open through proxies."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.queues.add(queue)
+        try:
+            yield sse(*first)
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), heartbeat)
+                except TimeoutError:
+                    yield ": still here\n\n"
+                    continue
+                if event is _CLOSE:
+                    return
+                yield sse(*event)
+        finally:
+            self.queues.discard(queue)
+
+
+def sse(kind: str, data: dict[str, Any]) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@dataclass
+class StudioReporter:
+    """The scheduler's reporter: the live state of each job, and an event per change."""
+
+    publish: Callable[[str, dict[str, Any]], None]
+    states: dict[str, LiveState] = field(default_factory=dict)
+
+    def update(self, job: Job) -> None:
+        status = str(job.status)
+        self.states[job.identity] = LiveState(status, job.error)
+        self.publish("job", {"identity": job.identity, "keys": [s.key for s in job.shots],
+                             "status": status, "error": job.error, "cost": job.cost})
+
+    def note(self, message: str) -> None:
+        self.publish("note", {"message": message})
+
+
+class RunThread:
+    """At most one run at a time, each in its own thread and event loop."""
+
+    def __init__(self, publish: Callable[[str, dict[str, Any]], None]) -> None:
+        self.publish = publish
+        self.reporter: StudioReporter | None = None
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    @property
+    def states(self) -> dict[str, LiveState]:
+        return dict(self.reporter.states) if self.reporter and self.active else {}
+
+    def start(self, req: RunRequest, max_cost: float | None = None) -> bool:
+        """Start a run that spends at most `max_cost`; False when one is going already."""
+        with self._lock:
+            if self.active:
+                return False
+            self.reporter = StudioReporter(self.publish)
+            self.thread = threading.Thread(target=self._run,
+                                           args=(req, self.reporter, max_cost),
+                                           name="storyreel-run", daemon=True)
+            self.thread.start()
+            return True
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def _run(self, req: RunRequest, reporter: StudioReporter, max_cost: float | None) -> None:
+        self.publish("run", {"state": "started", "backend": req.backend})
+        try:
+            prepared = prepare_run(req)
+            options = run_options(req.backend, prepared[0].board.concurrency, max_cost)
+            req = RunRequest(req.path, req.display, req.backend, options,
+                             simulator=req.simulator, environ=req.environ)
+            summary = asyncio.run(execute(req, reporter, prepared))
+        except StoryreelError as exc:
+            self.publish("run", {"state": "failed", "message": exc.render()})
+            return
+        except Exception as exc:  # a bug: the page must still learn the run ended
+            self.publish("run", {"state": "failed", "message": f"{type(exc).__name__}: {exc}"})
+            raise
+        films = [{"file": f.path.name if f.path else None, "method": f.method,
+                  "error": f.error} for f in summary.films]
+        self.publish("run", {"state": "finished", "complete": summary.complete,
+                             "cost": summary.cost, "films": films})
+
+
+def run_options(backend: str, concurrency: int | None, max_cost: float | None) -> RunOptions:
+    """As `storyreel run` chooses them: the simulator answers in a fraction of a second,
+    Runware takes tens of seconds a clip."""
+    tick = 0.25 if backend == "simulator" else 1.0
+    return RunOptions(concurrency=concurrency or 8, max_cost=max_cost, poll_interval=tick,
+                      first_poll=tick)
+
+
+async def watch(stamp: Callable[[], Any], changed: Callable[[], None],
+                stop: asyncio.Event, interval: float = 0.5) -> None:
+    """Call `changed` whenever `stamp()` (file sizes and times) differs from the last look."""
+    last = await asyncio.to_thread(stamp)
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass
+        now = await asyncio.to_thread(stamp)
+        if now != last:
+            last = now
+            changed()

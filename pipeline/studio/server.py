@@ -1,0 +1,127 @@
+"""Server: a session's configuration, a host and a port in; the studio answering over HTTP
+(uvicorn) out, in the foreground (`serve`) or in a thread for tests and benchmarks
+(`serving`).
+
+The socket is bound before uvicorn starts, so port 0 gives a free port whose address is
+known before the first request, and a busy port is an error the command can explain.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+
+from ..errors import UsageError
+from .app import create_app
+from .session import Session, SessionConfig
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    app: Starlette
+
+    @property
+    def session(self) -> Session:
+        session: Session = self.app.state.session
+        return session
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                         hint="choose another --port, or --port 0 for any free one") from None
+    return sock
+
+
+def url_of(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """Host names a request may carry: this machine's, or any when serving every address."""
+    if host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    names = {host, "127.0.0.1", "localhost", "[::1]"}
+    return sorted(f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names)
+
+
+def make_server(app: Starlette) -> Any:
+    import uvicorn
+
+    # The event streams stay open; give them a moment, then close them on shutdown.
+    config = uvicorn.Config(app, ws="none", lifespan="on", log_config=None,
+                            access_log=False, log_level="warning", timeout_graceful_shutdown=1)
+
+    class StudioServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            session = getattr(app.state, "session", None)
+            if session is not None:
+                session.events.close()
+            super().handle_exit(sig, frame)
+
+    return StudioServer(config)
+
+
+def serve(config: SessionConfig, host: str, port: int, *,
+          ready: Callable[[str], None] = lambda url: None) -> None:
+    """Serve the studio until interrupted; `ready(url)` once it listens."""
+    sock = bind(host, port)
+    url = url_of(host, sock)
+    server = make_server(create_app(config, hosts=allowed_hosts(host)))
+    try:
+        thread = threading.Thread(target=_when_started, args=(server, url, ready), daemon=True)
+        thread.start()
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _when_started(server: Any, url: str, ready: Callable[[str], None]) -> None:
+    while not server.started and not server.should_exit:
+        time.sleep(0.02)
+    if server.started:
+        ready(url)
+
+
+@contextmanager
+def serving(config: SessionConfig, host: str = "127.0.0.1") -> Iterator[Served]:
+    """The studio on a free port in a thread, stopped on leaving."""
+    sock = bind(host, 0)
+    app = create_app(config, hosts=allowed_hosts(host))
+    server = make_server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the studio did not start")
+            time.sleep(0.01)
+        yield Served(url_of(host, sock), app)
+    finally:
+        session = getattr(app.state, "session", None)
+        if session is not None:
+            session.events.close()
+            session.runs.join(60)
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
