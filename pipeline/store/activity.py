@@ -20,7 +20,7 @@ from typing import Any
 from .journal import TaskPhase
 from .objects import ObjectStore
 
-Stamp = tuple[tuple[str, int, int], ...]
+Stamp = tuple[tuple[str, int, int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,15 @@ class TaskActivity:
 
 
 def stamp_of(paths: Iterable[Path]) -> Stamp:
-    """(name, size, mtime in ns) of each path that exists: equal stamps, nothing moved."""
+    """(name, inode, size, mtime in ns) of each path that exists: equal stamps, nothing
+    moved. The inode tells a file replaced by a rename within one clock tick."""
     out = []
     for path in paths:
         try:
             info = path.stat()
         except FileNotFoundError:
             continue
-        out.append((str(path), info.st_size, info.st_mtime_ns))
+        out.append((str(path), info.st_ino, info.st_size, info.st_mtime_ns))
     return tuple(out)
 
 

@@ -97,6 +97,7 @@ class Session:
             board = read_storyboard(self.config.path, display=self.config.display)
             edit = edit_shot(board, shot_id, key, value)
             edit.write()
+            self._built_at = None  # the next look builds the board afresh
             return edit
 
     def new_seed(self, current: int) -> int:
