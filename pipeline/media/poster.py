@@ -1,9 +1,10 @@
 """Posters: a clip file in; a small JPEG of one of its frames out, for thumbnails and the
 `poster` of a video player.
 
-The frame is the one at a third of the clip: a chained shot's first frame is its parent's
-last, so the opening frame would make every poster of a chain look alike. Found by seeking
-to the keyframe before it and decoding forward, so a poster costs one GOP, not the clip.
+The frame is the keyframe at or before a third of the clip: a chained shot's first frame is
+its parent's last, so the opening frame would make every poster of a chain look alike. A
+keyframe decodes alone, so a poster costs one frame; only when the nearest keyframe is the
+clip's first frame (a long GOP) is the clip decoded on to the third.
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ def poster_jpeg(path: Path, width: int = POSTER_WIDTH) -> bytes:
         frame = _frame_near(container, stream, _target_pts(container, stream))
         if frame is None:
             raise MediaError(f"{path}: no frame could be decoded")
-        image: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]  # untyped in PyAV
-    return _jpeg(image, width)
+        height = max(2, round(frame.height * width / frame.width))
+        # Scaled by FFmpeg's swscale while converting to RGB: a fraction of PIL's resize time.
+        image: Image.Image = frame.to_image(  # type: ignore[no-untyped-call]  # untyped in PyAV
+            width=width, height=height, interpolation="BILINEAR")
+    return _jpeg(image)
 
 
 def _target_pts(container: InputContainer, stream: VideoStream) -> int | None:
@@ -52,7 +56,7 @@ def _target_pts(container: InputContainer, stream: VideoStream) -> int | None:
 
 def _frame_near(container: InputContainer, stream: VideoStream, target: int | None
                 ) -> VideoFrame | None:
-    """The first frame at or after `target` (or the last one before the end of the file)."""
+    """The keyframe the seek to `target` lands on, or a frame near `target`."""
     if target is not None:
         try:
             container.seek(target, stream=stream, backward=True)
@@ -62,18 +66,23 @@ def _frame_near(container: InputContainer, stream: VideoStream, target: int | No
 
 
 def _first_from(frames: Iterable[VideoFrame], target: int | None) -> VideoFrame | None:
+    """The first frame decoded after the seek, unless that is the opening frame of the clip:
+    then the first one at `target` (or the last there is)."""
+    first: VideoFrame | None = None
     last = None
     for frame in frames:
-        if target is None or frame.pts is None or frame.pts >= target:
+        if first is None:
+            first = frame
+            if target is None or frame.pts is None or frame.key_frame and frame.pts > 0:
+                return frame
+        if frame.pts is not None and target is not None and frame.pts >= target:
             return frame
         last = frame
     return last
 
 
-def _jpeg(image: Image.Image, width: int) -> bytes:
-    height = max(2, round(image.height * width / image.width))
-    small = image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+def _jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     # No metadata: the same pixels always give the same bytes, so the poster's hash is stable.
-    small.save(buffer, format="JPEG", quality=POSTER_QUALITY, optimize=True)
+    image.save(buffer, format="JPEG", quality=POSTER_QUALITY)
     return buffer.getvalue()

@@ -110,13 +110,15 @@ def _routes(session: Callable[[], Session]) -> list[Route]:
 
     async def poster(request: Request) -> Response:
         name = request.path_params["name"]
-        sha = name.removesuffix(".jpg")
-        board = await session().board()
+        if not name.endswith(".jpg"):
+            return Response("not found", status_code=404)
+        if not session().files.videos:
+            await session().board()  # the takes a poster may be asked for are the board's
         try:
-            found = await asyncio.to_thread(session().files.poster, sha, board.videos())
+            found = await asyncio.to_thread(session().files.poster, name.removesuffix(".jpg"))
         except StoryreelError as exc:
             return Response(exc.render(), status_code=500)
-        if found is None or not name.endswith(".jpg"):
+        if found is None:
             return Response("not found", status_code=404)
         return FileResponse(found.path, media_type=found.content_type, headers=_IMMUTABLE)
 

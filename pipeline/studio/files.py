@@ -11,7 +11,6 @@ PNG. Posters are made here, once per take, and kept in the store.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,7 @@ class MediaFiles:
     store: ObjectStore
     folder: Path
     films: dict[str, Path] = field(default_factory=dict)  # sha256 -> film file
+    videos: dict[str, str] = field(default_factory=dict)  # sha256 -> extension, takes shown
 
     def find(self, name: str) -> Found | None:
         """The file `name` (`<sha256>.<ext>`) stands for, or None."""
@@ -61,10 +61,9 @@ class MediaFiles:
         inside = resolved.is_relative_to(self.folder.resolve()) and resolved.is_file()
         return resolved if inside else None
 
-    def poster(self, video_sha: str, videos: Mapping[str, str]) -> Found | None:
-        """The poster of a take on the board (`videos`: sha256 -> extension), made now if it
-        was never made."""
-        ext = videos.get(video_sha)
+    def poster(self, video_sha: str) -> Found | None:
+        """The poster of a take on the board, made now if it was never made."""
+        ext = self.videos.get(video_sha)
         if ext is None:
             return None
         video = self._object(video_sha, ext)

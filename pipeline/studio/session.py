@@ -80,6 +80,7 @@ class Session:
                 self._built_at = key  # a change made while building shows at the next look
                 self.files.films = {f.sha256: self._board.folder / f.file
                                     for f in self._board.films if f.sha256}
+                self.files.videos = self._board.videos()
             return self._board
 
     def _hash_film(self, path: Path) -> str:
