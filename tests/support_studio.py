@@ -12,6 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,12 @@ Event = tuple[str, dict[str, Any]]
 
 
 def render(story: Path, *args: str) -> dict[str, Any]:
-    """`storyreel run STORY --json` on the simulator, quickly; the summary."""
-    result = CliRunner().invoke(main, ["run", str(story), "--sim-latency", "0,0.05", "--json",
-                                       *args])
-    assert result.exit_code == 0, result.stderr
+    """`storyreel run STORY --json` on the simulator, quickly; the summary. In a thread of its
+    own, as a browser driver may be running an event loop in this one."""
+    command = ["run", str(story), "--sim-latency", "0,0.05", "--json", *args]
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(CliRunner().invoke, main, command).result()
+    assert result.exit_code == 0, (result.stderr, result.exception)
     summary: dict[str, Any] = json.loads(result.stdout)
     return summary
 

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from markupsafe import escape
 from support_processes import LiveRun, simulator, stop
 from support_studio import listening, render, token_of
 
@@ -318,3 +319,25 @@ def test_the_export_is_a_folder_of_relative_links_that_all_resolve(story: Path,
                and not (out / link).is_file()]
     assert missing == []
     assert "studio-token" not in page and 'class="pick"' not in page
+
+
+def test_a_shot_that_failed_shows_the_reason_from_the_last_run(story: Path,
+                                                              tmp_path: Path) -> None:
+    folder = tmp_path / "failing"
+    shutil.copytree(story.parent, folder)
+    failing = folder / "story.yaml"
+    failing.write_text(failing.read_text().replace("seed: 13", "seed: 130"))
+    faults = {"latency": (0.0, 0.05), "rate_task_error": 1.0}
+    with serving(SessionConfig(failing, "story.yaml", simulator=faults)) as studio, \
+            httpx.Client(base_url=studio.url, timeout=120) as client, \
+            listening(f"{studio.url}api/events") as events:
+        headers = {"X-Studio-Token": token_of(client.get("/").text)}
+        assert client.post("/api/run", json={}, headers=headers).status_code == 202
+        seen = events.wait_for(lambda items: any(k == "run" and d["state"] == "finished"
+                                                 for k, d in items))
+        assert not [d for k, d in seen if k == "run" and d["state"] == "finished"][0]["complete"]
+        failed = shot(board(client), "w")
+        page = client.get("/").text
+    assert failed["status"] == "failed"
+    assert "timeoutProvider" in failed["error"]
+    assert str(escape(failed["error"])) in page

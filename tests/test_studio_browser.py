@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from support_processes import simulator
 from support_studio import render
 
 from pipeline.cli import main
@@ -265,3 +266,33 @@ def test_the_export_opens_from_file_and_plays(lighthouse: Path, page: Page,
     tab.wait_for_url("**/variant-1.html")
     plays(tab, "video.film")
     assert page.problems == []
+
+
+def test_a_run_that_costs_money_shows_the_estimate_and_waits_for_a_yes(
+        browser: Any, lighthouse: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "paid"
+    shutil.copytree(lighthouse.parent, folder)
+    story = folder / "lighthouse.yaml"
+    story.write_text(story.read_text().replace("door in the storm", "door at night"))
+    with simulator(tmp_path / "sim", latency=(0.0, 0.05)) as sim:
+        environ = {"RUNWARE_API_KEY": "sk-browser-test", "RUNWARE_BASE_URL": sim.url}
+        config = SessionConfig(story, "lighthouse.yaml", backend="runware", environ=environ)
+        with serving(config) as studio:
+            page = Page(browser)
+            try:
+                tab = open_studio(page, studio)
+                tab.click("#run")
+                dialog = tab.wait_for_selector("dialog#confirm[open]")
+                # door (one request for both variants) and the two arrivals that end on it
+                assert "3 shots to render on Runware, estimated $0.450." in dialog.inner_text()
+                tab.click("dialog#confirm button:text-is('Cancel')")
+                assert sim.stats()["requests"].get("videoInference", 0) == 0
+                tab.click("#run")
+                tab.click("dialog#confirm button:text-is('Run for $0.45')")
+                tab.wait_for_function("() => document.querySelector('#log').innerText"
+                                      ".includes('run finished')", timeout=180_000)
+                assert sim.stats()["requests"]["videoInference"] >= 1
+                assert "sk-browser-test" not in tab.content()
+                assert page.problems == []
+            finally:
+                page.close()

@@ -87,8 +87,12 @@
     }
   });
 
-  // Run: a run that costs money is confirmed with the estimate the server computed.
+  // Run: a run that costs money is confirmed first, with the estimate the server has now.
   async function startRun(confirmed) {
+    if (confirmed === null && document.body.dataset.backend === "runware") {
+      const board = await (await fetch("/api/board")).json();
+      if (board.estimate > 0) return askToSpend(board);
+    }
     const { ok, status, data } = await post("/api/run", confirmed === null ? {} : { confirm: confirmed });
     if (ok) return;
     if (status === 409 && data.needs_confirmation) return askToSpend(data);
