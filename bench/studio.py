@@ -44,8 +44,8 @@ from pipeline.media.frames import extract_frame  # noqa: E402
 from pipeline.run.execute import RunRequest, execute, plan_state  # noqa: E402
 from pipeline.run.scheduler import RunOptions  # noqa: E402
 from pipeline.store import ObjectStore, store_root_for  # noqa: E402
+from pipeline.studio.review import ReviewConfig  # noqa: E402
 from pipeline.studio.server import serving  # noqa: E402
-from pipeline.studio.session import SessionConfig  # noqa: E402
 
 CONNECTIONS = 6
 CHAIN = 5  # shots per chain: every fifth shot starts a new one
@@ -88,10 +88,10 @@ def load(url: str, client: httpx.Client) -> tuple[float, float, int]:
 def measure(story: Path) -> dict[str, tuple[float, float, int]]:
     out = {}
     with httpx.Client(timeout=600, limits=httpx.Limits(max_connections=CONNECTIONS)) as client:
-        with serving(SessionConfig(story, story.name)) as studio:
+        with serving(ReviewConfig(story, story.name)) as studio:
             out["first load"] = load(studio.url, client)
             out["warm load (same studio)"] = load(studio.url, client)
-        with serving(SessionConfig(story, story.name)) as studio:
+        with serving(ReviewConfig(story, story.name)) as studio:
             out["cached load (new studio)"] = load(studio.url, client)
     return out
 

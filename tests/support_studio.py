@@ -56,7 +56,7 @@ class Events:
             self.text.append(raw)
             self._changed.notify_all()
 
-    def wait_for(self, test: Callable[[list[Event]], bool], timeout: float = 120.0) -> list[Event]:
+    def wait_for(self, test: Callable[[list[Event]], bool], timeout: float = 300.0) -> list[Event]:
         """Until `test(events so far)` holds; the events. Fails on timeout."""
         with self._changed:
             ok = self._changed.wait_for(lambda: test(self.items), timeout)
@@ -96,8 +96,8 @@ def listening(url: str) -> Iterator[Events]:
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
     try:
-        assert opened.wait(30), "the event stream did not open"
-        events.wait_for(lambda items: any(k == "hello" for k, _ in items), 30)
+        assert opened.wait(120), "the event stream did not open"
+        events.wait_for(lambda items: any(k == "hello" for k, _ in items), 120)
         yield events
     finally:
         if stream:

@@ -21,8 +21,8 @@ from support_processes import LiveRun, simulator, stop
 from support_studio import listening, render, token_of
 
 from pipeline.cli import main
+from pipeline.studio.review import ReviewConfig
 from pipeline.studio.server import Served, serving
-from pipeline.studio.session import SessionConfig
 
 STORY = """\
 # a small board: a chain with two takes, and a clip in each container
@@ -54,7 +54,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def studio(story: Path) -> Iterator[Served]:
-    with serving(SessionConfig(story, "story.yaml", simulator=FAST)) as served:
+    with serving(ReviewConfig(story, "story.yaml", simulator=FAST)) as served:
         yield served
 
 
@@ -150,7 +150,7 @@ def test_nothing_but_objects_and_films_can_be_reached(client: httpx.Client, stor
             "/media/../story.yaml", "/media/..%2Fstory.yaml", "/media/..%2F..%2Fsecret.mp4",
             "/media/%2e%2e%2f%2e%2e%2fsecret.mp4", "/media/story.yaml", "/media/%2Fetc%2Fpasswd",
             f"/media/{fake}.mp4", f"/media/{'0' * 64}.mp4", f"/media/{fake}.yaml",
-            f"/media/{fake.upper()}.mp4", "/static/..%2Fapp.py", "/static/../session.py",
+            f"/media/{fake.upper()}.mp4", "/static/..%2Fapp.py", "/static/../review.py",
             f"/poster/{fake}.jpg", "/media/%2e%2e/story.lock",
         ]
         for path in paths:
@@ -287,7 +287,7 @@ def test_a_paid_run_asks_first_and_no_answer_or_log_carries_the_key(
     caplog.set_level("DEBUG")
     with simulator(tmp_path / "sim", latency=(0.0, 0.05)) as sim:
         environ = {"RUNWARE_API_KEY": key, "RUNWARE_BASE_URL": sim.url}
-        with serving(SessionConfig(paid, "story.yaml", backend="runware", environ=environ)) as s, \
+        with serving(ReviewConfig(paid, "story.yaml", backend="runware", environ=environ)) as s, \
                 httpx.Client(base_url=s.url, timeout=120) as client, \
                 listening(f"{s.url}api/events") as events:
             page = client.get("/").text
@@ -328,7 +328,7 @@ def test_a_shot_that_failed_shows_the_reason_from_the_last_run(story: Path,
     failing = folder / "story.yaml"
     failing.write_text(failing.read_text().replace("seed: 13", "seed: 130"))
     faults = {"latency": (0.0, 0.05), "rate_task_error": 1.0}
-    with serving(SessionConfig(failing, "story.yaml", simulator=faults)) as studio, \
+    with serving(ReviewConfig(failing, "story.yaml", simulator=faults)) as studio, \
             httpx.Client(base_url=studio.url, timeout=120) as client, \
             listening(f"{studio.url}api/events") as events:
         headers = {"X-Studio-Token": token_of(client.get("/").text)}

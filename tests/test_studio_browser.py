@@ -25,8 +25,8 @@ from support_studio import render
 from pipeline.cli import main
 from pipeline.media.metrics import psnr
 from pipeline.store import ObjectStore, store_root_for
+from pipeline.studio.review import ReviewConfig
 from pipeline.studio.server import Served, serving
-from pipeline.studio.session import SessionConfig
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def lighthouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def studio(lighthouse: Path) -> Iterator[Served]:
-    config = SessionConfig(lighthouse, "lighthouse.yaml", simulator={"latency": (0.0, 0.05)})
+    config = ReviewConfig(lighthouse, "lighthouse.yaml", simulator={"latency": (0.0, 0.05)})
     with serving(config) as served:
         yield served
 
@@ -76,6 +76,7 @@ class Page:
     def __init__(self, browser: Any) -> None:
         self.context = browser.new_context(viewport={"width": 1440, "height": 900},
                                            color_scheme="dark")
+        self.context.set_default_timeout(120_000)  # a busy machine, not a hung page
         self.tab = self.context.new_page()
         self.problems: list[str] = []
         self.tab.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
@@ -123,7 +124,7 @@ _PLAYING = """([selector, index]) => {
 def plays(tab: Any, selector: str, index: int = 0) -> None:
     """The index-th video matching `selector` reaches a playable state, and its time moves on
     once played (asked again if the page swapped the element meanwhile)."""
-    tab.wait_for_function(_PLAYING, arg=[selector, index], timeout=30_000)
+    tab.wait_for_function(_PLAYING, arg=[selector, index])
 
 
 def test_the_studio_loads_with_no_console_errors(studio: Served, page: Page) -> None:
@@ -224,7 +225,7 @@ def test_pick_take_3_of_approach_then_run_and_watch_the_film_change(
 
     tab.click("#run")
     tab.wait_for_function("() => document.querySelector('#log').innerText.includes('run "
-                          "finished')", timeout=120_000)
+                          "finished')", timeout=300_000)
     tab.wait_for_function(f"() => document.querySelector('[data-status-for=\"arrival[{STORMY}]"
                           "\"]').innerText === 'cached'")
     assert tab.get_attribute("video.film", "src") != film_before
@@ -276,7 +277,7 @@ def test_a_run_that_costs_money_shows_the_estimate_and_waits_for_a_yes(
     story.write_text(story.read_text().replace("door in the storm", "door at night"))
     with simulator(tmp_path / "sim", latency=(0.0, 0.05)) as sim:
         environ = {"RUNWARE_API_KEY": "sk-browser-test", "RUNWARE_BASE_URL": sim.url}
-        config = SessionConfig(story, "lighthouse.yaml", backend="runware", environ=environ)
+        config = ReviewConfig(story, "lighthouse.yaml", backend="runware", environ=environ)
         with serving(config) as studio:
             page = Page(browser)
             try:
@@ -290,7 +291,7 @@ def test_a_run_that_costs_money_shows_the_estimate_and_waits_for_a_yes(
                 tab.click("#run")
                 tab.click("dialog#confirm button:text-is('Run for $0.45')")
                 tab.wait_for_function("() => document.querySelector('#log').innerText"
-                                      ".includes('run finished')", timeout=180_000)
+                                      ".includes('run finished')", timeout=300_000)
                 assert sim.stats()["requests"]["videoInference"] >= 1
                 assert "sk-browser-test" not in tab.content()
                 assert page.problems == []

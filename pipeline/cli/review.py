@@ -71,8 +71,8 @@ def _export(path: Path, file: str, out: Path) -> None:
 
 def _serve(path: Path, file: str, host: str, port: int | None, backend: str,
            browser: bool) -> None:
+    from ..studio.review import ReviewConfig
     from ..studio.server import bind, serve
-    from ..studio.session import SessionConfig
 
     if port is None:
         port = DEFAULT_PORT
@@ -88,7 +88,7 @@ def _serve(path: Path, file: str, host: str, port: int | None, backend: str,
             webbrowser.open(url)
 
     try:
-        serve(SessionConfig(path, file, backend), host, port, ready=ready)
+        serve(ReviewConfig(path, file, backend), host, port, ready=ready)
     except KeyboardInterrupt:
         pass
     click.echo("studio stopped")

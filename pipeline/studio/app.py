@@ -45,7 +45,7 @@ from .api import board_json, pending_runs
 from .edit import EditError
 from .live import Events, watch
 from .pages import LiveUrls, render_page
-from .session import Session, SessionConfig
+from .review import Review, ReviewConfig
 
 _HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; media-src 'self'; "
@@ -57,16 +57,16 @@ _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(config: SessionConfig, *, hosts: list[str] | None = None) -> Starlette:
+def create_app(config: ReviewConfig, *, hosts: list[str] | None = None) -> Starlette:
     """The studio for one storyboard; `hosts` are the Host names it answers to."""
-    holder: dict[str, Session] = {}
+    holder: dict[str, Review] = {}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         events = Events(asyncio.get_running_loop())
-        session = holder["session"] = app.state.session = Session(config, events)
+        review = holder["review"] = app.state.review = Review(config, events)
         stop = asyncio.Event()
-        watcher = asyncio.create_task(watch(session.stamp, lambda: events.publish("board", {}),
+        watcher = asyncio.create_task(watch(review.stamp, lambda: events.publish("board", {}),
                                             stop))
         try:
             yield
@@ -75,10 +75,10 @@ def create_app(config: SessionConfig, *, hosts: list[str] | None = None) -> Star
             events.close()
             await watcher
 
-    def session() -> Session:
-        return holder["session"]
+    def review() -> Review:
+        return holder["review"]
 
-    routes = _routes(session)
+    routes = _routes(review)
     static = StaticFiles(directory=str(files("pipeline.studio") / "static"))
     middleware = [Middleware(TrustedHostMiddleware,
                              allowed_hosts=hosts or ["127.0.0.1", "localhost", "[::1]"]),
@@ -87,23 +87,23 @@ def create_app(config: SessionConfig, *, hosts: list[str] | None = None) -> Star
                      lifespan=lifespan)
 
 
-def _routes(session: Callable[[], Session]) -> list[Route]:
+def _routes(review: Callable[[], Review]) -> list[Route]:
     async def page(request: Request) -> Response:
-        board = await session().board()
+        board = await review().board()
         index = _variant_index(request, len(board.variants))
         if index is None:
             return HTMLResponse("no such variant", status_code=404)
-        html = render_page(board, index, LiveUrls(), live=True, token=session().token,
-                           backend=session().config.backend, running=session().run_active)
+        html = render_page(board, index, LiveUrls(), live=True, token=review().token,
+                           backend=review().config.backend, running=review().run_active)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     async def api_board(request: Request) -> Response:
-        board = await session().board()
+        board = await review().board()
         return JSONResponse(board_json(board, LiveUrls()), status_code=422 if board.problems
                             else 200, headers={"Cache-Control": "no-store"})
 
     async def media(request: Request) -> Response:
-        found = session().files.find(request.path_params["name"])
+        found = review().files.find(request.path_params["name"])
         if found is None:
             return Response("not found", status_code=404)
         return FileResponse(found.path, media_type=found.content_type, headers=_IMMUTABLE)
@@ -112,10 +112,10 @@ def _routes(session: Callable[[], Session]) -> list[Route]:
         name = request.path_params["name"]
         if not name.endswith(".jpg"):
             return Response("not found", status_code=404)
-        if not session().files.videos:
-            await session().board()  # the takes a poster may be asked for are the board's
+        if not review().files.videos:
+            await review().board()  # the takes a poster may be asked for are the board's
         try:
-            found = await asyncio.to_thread(session().files.poster, name.removesuffix(".jpg"))
+            found = await asyncio.to_thread(review().files.poster, name.removesuffix(".jpg"))
         except StoryreelError as exc:
             return Response(exc.render(), status_code=500)
         if found is None:
@@ -123,16 +123,16 @@ def _routes(session: Callable[[], Session]) -> list[Route]:
         return FileResponse(found.path, media_type=found.content_type, headers=_IMMUTABLE)
 
     async def events(request: Request) -> Response:
-        hello = ("hello", {"running": session().run_active})
-        return StreamingResponse(session().events.stream(hello), media_type="text/event-stream",
+        hello = ("hello", {"running": review().run_active})
+        return StreamingResponse(review().events.stream(hello), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
 
     return [
         Route("/", page),
         Route("/api/board", api_board),
-        Route("/api/pick", _guarded(session, _pick), methods=["POST"]),
-        Route("/api/reroll", _guarded(session, _reroll), methods=["POST"]),
-        Route("/api/run", _guarded(session, _run), methods=["POST"]),
+        Route("/api/pick", _guarded(review, _pick), methods=["POST"]),
+        Route("/api/reroll", _guarded(review, _reroll), methods=["POST"]),
+        Route("/api/run", _guarded(review, _run), methods=["POST"]),
         Route("/api/events", events),
         Route("/media/{name}", media, methods=["GET", "HEAD"]),
         Route("/poster/{name}", poster, methods=["GET", "HEAD"]),
@@ -147,10 +147,10 @@ def _variant_index(request: Request, count: int) -> int | None:
     return index if index < max(count, 1) else None
 
 
-Action = Callable[[Session, dict[str, Any]], Awaitable[Response]]
+Action = Callable[[Review, dict[str, Any]], Awaitable[Response]]
 
 
-def _guarded(session: Callable[[], Session], action: Action) -> Handler:
+def _guarded(review: Callable[[], Review], action: Action) -> Handler:
     """The session token or 403; a JSON object body or 400; a refused edit is 409."""
 
     async def handler(request: Request) -> Response:
@@ -160,62 +160,62 @@ def _guarded(session: Callable[[], Session], action: Action) -> Handler:
             body = None
         token = request.headers.get("x-studio-token") or (
             body.get("token") if isinstance(body, dict) else None)
-        if not isinstance(token, str) or not secrets.compare_digest(token, session().token):
+        if not isinstance(token, str) or not secrets.compare_digest(token, review().token):
             return _error(403, "this request needs the studio's session token: use the page "
                           "the studio serves")
         if not isinstance(body, dict):
             return _error(400, "expected a JSON object")
         try:
-            return await action(session(), body)
+            return await action(review(), body)
         except EditError as exc:
             return _error(409, exc.render())
 
     return handler
 
 
-async def _pick(session: Session, body: dict[str, Any]) -> Response:
+async def _pick(review: Review, body: dict[str, Any]) -> Response:
     take = body.get("take")
-    view = (await session.board()).shot(str(body.get("shot")))
+    view = (await review.board()).shot(str(body.get("shot")))
     if view is None:
         return _error(404, f"no shot {body.get('shot')!r} on the board")
     if not isinstance(take, int) or isinstance(take, bool) or not 1 <= take <= view.shot.takes:
         return _error(400, f"{view.key} has takes 1 to {view.shot.takes}")
-    edit = await asyncio.to_thread(session.set_value, view.shot.id, "pick", take)
-    return await _edited(session, edit.file, edit.line)
+    edit = await asyncio.to_thread(review.set_value, view.shot.id, "pick", take)
+    return await _edited(review, edit.file, edit.line)
 
 
-async def _reroll(session: Session, body: dict[str, Any]) -> Response:
-    view = (await session.board()).shot(str(body.get("shot")))
+async def _reroll(review: Review, body: dict[str, Any]) -> Response:
+    view = (await review.board()).shot(str(body.get("shot")))
     if view is None:
         return _error(404, f"no shot {body.get('shot')!r} on the board")
-    seed = session.new_seed(view.shot.seed)
-    edit = await asyncio.to_thread(session.set_value, view.shot.id, "seed", seed)
-    return await _edited(session, edit.file, edit.line, seed=seed)
+    seed = review.new_seed(view.shot.seed)
+    edit = await asyncio.to_thread(review.set_value, view.shot.id, "seed", seed)
+    return await _edited(review, edit.file, edit.line, seed=seed)
 
 
-async def _edited(session: Session, file: Path, line: int, **extra: Any) -> Response:
+async def _edited(review: Review, file: Path, line: int, **extra: Any) -> Response:
     """What the edit did, and what the next run would now render and cost."""
-    board = await session.board()
+    board = await review.board()
     where = {"file": str(file), "line": line}
     return JSONResponse({"ok": True, "edited": where, **extra, **pending_runs(board)})
 
 
-async def _run(session: Session, body: dict[str, Any]) -> Response:
-    if session.run_active:
+async def _run(review: Review, body: dict[str, Any]) -> Response:
+    if review.run_active:
         return _error(409, "a run is going already; wait for it to finish")
-    board = await session.board()
+    board = await review.board()
     if board.problems:
         return _error(409, "the storyboard does not compile; fix it first")
     pending = pending_runs(board)
     confirmed = body.get("confirm")
-    paid = session.config.backend == "runware" and board.estimate > 0
+    paid = review.config.backend == "runware" and board.estimate > 0
     if paid and (not isinstance(confirmed, int | float) or confirmed + 1e-9 < board.estimate):
         return JSONResponse({"error": "a run on Runware costs money: confirm the estimate",
                              "needs_confirmation": True, **pending}, status_code=409)
     max_cost = float(confirmed) if paid and isinstance(confirmed, int | float) else None
-    if not session.start_run(max_cost):
+    if not review.start_run(max_cost):
         return _error(409, "a run is going already; wait for it to finish")
-    return JSONResponse({"started": True, "backend": session.config.backend, **pending},
+    return JSONResponse({"started": True, "backend": review.config.backend, **pending},
                         status_code=202)
 
 

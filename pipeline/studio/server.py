@@ -1,4 +1,4 @@
-"""Server: a session's configuration, a host and a port in; the studio answering over HTTP
+"""Server: a review's configuration, a host and a port in; the studio answering over HTTP
 (uvicorn) out, in the foreground (`serve`) or in a thread for tests and benchmarks
 (`serving`).
 
@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 
 from ..errors import UsageError
 from .app import create_app
-from .session import Session, SessionConfig
+from .review import Review, ReviewConfig
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -31,9 +31,9 @@ class Served:
     app: Starlette
 
     @property
-    def session(self) -> Session:
-        session: Session = self.app.state.session
-        return session
+    def review(self) -> Review:
+        review: Review = self.app.state.review
+        return review
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -78,15 +78,15 @@ def make_server(app: Starlette) -> Any:
 
     class StudioServer(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
-            session = getattr(app.state, "session", None)
-            if session is not None:
-                session.events.close()
+            review = getattr(app.state, "review", None)
+            if review is not None:
+                review.events.close()
             super().handle_exit(sig, frame)
 
     return StudioServer(config)
 
 
-def serve(config: SessionConfig, host: str, port: int, *,
+def serve(config: ReviewConfig, host: str, port: int, *,
           ready: Callable[[str], None] = lambda url: None) -> None:
     """Serve the studio until interrupted; `ready(url)` once it listens."""
     sock = bind(host, port)
@@ -108,7 +108,7 @@ def _when_started(server: Any, url: str, ready: Callable[[str], None]) -> None:
 
 
 @contextmanager
-def serving(config: SessionConfig, host: str = "127.0.0.1") -> Iterator[Served]:
+def serving(config: ReviewConfig, host: str = "127.0.0.1") -> Iterator[Served]:
     """The studio on a free port in a thread, stopped on leaving."""
     sock = bind(host, 0)
     app = create_app(config, hosts=allowed_hosts(host))
@@ -123,10 +123,10 @@ def serving(config: SessionConfig, host: str = "127.0.0.1") -> Iterator[Served]:
             time.sleep(0.01)
         yield Served(url_of(host, sock), app)
     finally:
-        session = getattr(app.state, "session", None)
-        if session is not None:
-            session.events.close()
-            session.runs.join(60)
+        review = getattr(app.state, "review", None)
+        if review is not None:
+            review.events.close()
+            review.runs.join(60)
         server.should_exit = True
         thread.join(10)
         sock.close()

@@ -1,4 +1,4 @@
-"""Session: one storyboard under review, in; its current board, its edits and its runs, out.
+"""Review: one storyboard under review, in; its current board, its edits and its runs, out.
 
 Holds what lives as long as the studio: the session token a page must send back to change
 anything, the board last built (built again only when a file it was built from changed or
@@ -29,7 +29,7 @@ from .live import Events, RunThread
 
 
 @dataclass(frozen=True)
-class SessionConfig:
+class ReviewConfig:
     path: Path
     display: str
     backend: str = "simulator"
@@ -38,8 +38,8 @@ class SessionConfig:
     workers: int = 2
 
 
-class Session:
-    def __init__(self, config: SessionConfig, events: Events) -> None:
+class Review:
+    def __init__(self, config: ReviewConfig, events: Events) -> None:
         self.config = config
         self.token = secrets.token_urlsafe(32)
         self.store = ObjectStore(store_root_for(config.path))
