@@ -102,6 +102,25 @@ def _routes(review: Callable[[], Review]) -> list[Route]:
         return JSONResponse(board_json(board, LiveUrls()), status_code=422 if board.problems
                             else 200, headers={"Cache-Control": "no-store"})
 
+    async def events(request: Request) -> Response:
+        hello = ("hello", {"running": review().run_active})
+        return StreamingResponse(review().events.stream(hello), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
+
+    return [
+        Route("/", page),
+        Route("/api/board", api_board),
+        Route("/api/pick", _guarded(review, _pick), methods=["POST"]),
+        Route("/api/reroll", _guarded(review, _reroll), methods=["POST"]),
+        Route("/api/run", _guarded(review, _run), methods=["POST"]),
+        Route("/api/events", events),
+        *_media_routes(review),
+    ]
+
+
+def _media_routes(review: Callable[[], Review]) -> list[Route]:
+    """Media by content hash: store objects and films, and the posters of the board's takes."""
+
     async def media(request: Request) -> Response:
         found = review().files.find(request.path_params["name"])
         if found is None:
@@ -122,21 +141,8 @@ def _routes(review: Callable[[], Review]) -> list[Route]:
             return Response("not found", status_code=404)
         return FileResponse(found.path, media_type=found.content_type, headers=_IMMUTABLE)
 
-    async def events(request: Request) -> Response:
-        hello = ("hello", {"running": review().run_active})
-        return StreamingResponse(review().events.stream(hello), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store"})
-
-    return [
-        Route("/", page),
-        Route("/api/board", api_board),
-        Route("/api/pick", _guarded(review, _pick), methods=["POST"]),
-        Route("/api/reroll", _guarded(review, _reroll), methods=["POST"]),
-        Route("/api/run", _guarded(review, _run), methods=["POST"]),
-        Route("/api/events", events),
-        Route("/media/{name}", media, methods=["GET", "HEAD"]),
-        Route("/poster/{name}", poster, methods=["GET", "HEAD"]),
-    ]
+    return [Route("/media/{name}", media, methods=["GET", "HEAD"]),
+            Route("/poster/{name}", poster, methods=["GET", "HEAD"])]
 
 
 def _variant_index(request: Request, count: int) -> int | None:
