@@ -154,6 +154,8 @@
     else log(run.complete ? `run finished · $${run.cost.toFixed(3)}` : "run finished incomplete: see the failed shots", !run.complete);
     refresh();
   });
-  events.addEventListener("board", () => refresh());
+  // A run moves files many times a second; one look at the settled state is enough.
+  let settle = 0;
+  events.addEventListener("board", () => { clearTimeout(settle); settle = setTimeout(refresh, 300); });
   events.addEventListener("hello", (event) => setRunning(JSON.parse(event.data).running));
 })();
