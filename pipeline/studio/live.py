@@ -93,11 +93,14 @@ class RunThread:
         self.publish = publish
         self.reporter: StudioReporter | None = None
         self.thread: threading.Thread | None = None
+        self._running = False
         self._lock = threading.Lock()
 
     @property
     def active(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        """True from `start` until just before the run's last event is sent: a page that
+        hears the run end and looks again sees it over."""
+        return self._running
 
     @property
     def states(self) -> dict[str, LiveState]:
@@ -106,8 +109,9 @@ class RunThread:
     def start(self, req: RunRequest, max_cost: float | None = None) -> bool:
         """Start a run that spends at most `max_cost`; False when one is going already."""
         with self._lock:
-            if self.active:
+            if self._running:
                 return False
+            self._running = True
             self.reporter = StudioReporter(self.publish)
             self.thread = threading.Thread(target=self._run,
                                            args=(req, self.reporter, max_cost),
@@ -121,22 +125,34 @@ class RunThread:
 
     def _run(self, req: RunRequest, reporter: StudioReporter, max_cost: float | None) -> None:
         self.publish("run", {"state": "started", "backend": req.backend})
+        bug: Exception | None = None
         try:
-            prepared = prepare_run(req)
-            options = run_options(req.backend, prepared[0].board.concurrency, max_cost)
-            req = RunRequest(req.path, req.display, req.backend, options,
-                             simulator=req.simulator, environ=req.environ)
-            summary = asyncio.run(execute(req, reporter, prepared))
-        except StoryreelError as exc:
-            self.publish("run", {"state": "failed", "message": exc.render()})
-            return
+            outcome = _outcome(req, reporter, max_cost)
         except Exception as exc:  # a bug: the page must still learn the run ended
-            self.publish("run", {"state": "failed", "message": f"{type(exc).__name__}: {exc}"})
-            raise
-        films = [{"file": f.path.name if f.path else None, "method": f.method,
-                  "error": f.error} for f in summary.films]
-        self.publish("run", {"state": "finished", "complete": summary.complete,
-                             "cost": summary.cost, "films": films})
+            outcome = {"state": "failed", "message": f"{type(exc).__name__}: {exc}"}
+            bug = exc
+        finally:
+            self._running = False
+        self.publish("run", outcome)
+        if bug is not None:
+            raise bug
+
+
+def _outcome(req: RunRequest, reporter: StudioReporter, max_cost: float | None
+             ) -> dict[str, Any]:
+    """Run the storyboard as `storyreel run` does; the `run` event that says how it ended."""
+    try:
+        prepared = prepare_run(req)
+        options = run_options(req.backend, prepared[0].board.concurrency, max_cost)
+        req = RunRequest(req.path, req.display, req.backend, options,
+                         simulator=req.simulator, environ=req.environ)
+        summary = asyncio.run(execute(req, reporter, prepared))
+    except StoryreelError as exc:
+        return {"state": "failed", "message": exc.render()}
+    films = [{"file": f.path.name if f.path else None, "method": f.method, "error": f.error}
+             for f in summary.films]
+    return {"state": "finished", "complete": summary.complete, "cost": summary.cost,
+            "films": films}
 
 
 def run_options(backend: str, concurrency: int | None, max_cost: float | None) -> RunOptions:
