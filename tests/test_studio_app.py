@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from conftest import WriteBoard
 from markupsafe import escape
 from support_processes import LiveRun, simulator, stop
 from support_studio import listening, render, token_of
@@ -341,3 +342,21 @@ def test_a_shot_that_failed_shows_the_reason_from_the_last_run(story: Path,
     assert failed["status"] == "failed"
     assert "timeoutProvider" in failed["error"]
     assert str(escape(failed["error"])) in page
+
+
+def test_another_take_of_a_model_that_takes_no_seed_is_refused(write_board: WriteBoard) -> None:
+    story = write_board("""
+        version: 1
+        shots:
+          a: {model: "klingai:5@3", positivePrompt: a harbour, width: 1920, height: 1080,
+              duration: 5}
+        """)
+    before = story.read_bytes()
+    with serving(ReviewConfig(story, "board.yaml")) as studio, \
+            httpx.Client(base_url=studio.url, timeout=120) as client:
+        page = client.get("/").text
+        assert re.search(r'<button class="reroll ghost" data-shot="a" disabled', page)
+        answer = client.post("/api/reroll", json={"shot": "a"},
+                             headers={"X-Studio-Token": token_of(page)})
+    assert answer.status_code == 409 and "takes no seed" in answer.json()["error"]
+    assert story.read_bytes() == before

@@ -41,6 +41,7 @@ def pending_runs(board: Board) -> dict[str, Any]:
         "estimate": board.estimate,
         "cost_is_estimate": board.cost_is_estimate,
         "to_run": board.to_run,
+        "unpriced": list(board.unpriced),
         "will_run": [{"key": s.key, "reason": str(s.shot.reason),
                       "cost": s.shot.estimated_cost} for s in board.shots if s.will_run],
     }

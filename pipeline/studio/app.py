@@ -194,6 +194,9 @@ async def _reroll(review: Review, body: dict[str, Any]) -> Response:
     view = (await review.board()).shot(str(body.get("shot")))
     if view is None:
         return _error(404, f"no shot {body.get('shot')!r} on the board")
+    if not view.can_reroll:
+        return _error(409, f"{view.shot.model} takes no seed: a new take of {view.key} needs "
+                      "a change in its request")
     seed = review.new_seed(view.shot.seed)
     edit = await asyncio.to_thread(review.set_value, view.shot.id, "seed", seed)
     return await _edited(review, edit.file, edit.line, seed=seed)
@@ -214,11 +217,13 @@ async def _run(review: Review, body: dict[str, Any]) -> Response:
         return _error(409, "the storyboard does not compile; fix it first")
     pending = pending_runs(board)
     confirmed = body.get("confirm")
-    paid = review.config.backend == "runware" and board.estimate > 0
+    paid = review.config.backend == "runware" and (board.estimate > 0 or bool(board.unpriced))
     if paid and (not isinstance(confirmed, int | float) or confirmed + 1e-9 < board.estimate):
         return JSONResponse({"error": "a run on Runware costs money: confirm the estimate",
                              "needs_confirmation": True, **pending}, status_code=409)
-    max_cost = float(confirmed) if paid and isinstance(confirmed, int | float) else None
+    # What was confirmed is the most the run may spend, unless some of it has no known price.
+    capped = paid and isinstance(confirmed, int | float) and not board.unpriced
+    max_cost = float(confirmed) if capped and isinstance(confirmed, int | float) else None
     if not review.start_run(max_cost):
         return _error(409, "a run is going already; wait for it to finish")
     return JSONResponse({"started": True, "backend": review.config.backend, **pending},

@@ -62,6 +62,11 @@ class ShotView:
         return not self.shot.cached
 
     @property
+    def can_reroll(self) -> bool:
+        """Whether a new seed makes a new take: some models take no seed."""
+        return self.shot.seed_source != "none"
+
+    @property
     def settings(self) -> dict[str, Any]:
         """Camera, style and the other provider settings, flat: `cameraMovement: crane_up`."""
         provider = self.shot.request.get("providerSettings") or {}
@@ -92,6 +97,7 @@ class Board:
     estimate: float = 0.0
     to_run: int = 0
     cost_is_estimate: bool = False
+    unpriced: tuple[str, ...] = ()  # shots to run whose model has no published price
     problems: str | None = None  # the rendered errors of a storyboard that does not compile
     warnings: tuple[str, ...] = ()
     folder: Path = field(default_factory=Path)
@@ -146,6 +152,7 @@ def _board(compiled: Compiled, lock: Lock, store: ObjectStore, display: str,
         spent=_spent(lock), estimate=plan.estimated_cost,
         to_run=len({s.identity for s in plan.shots if not s.cached}),
         cost_is_estimate=any(s.cost_is_estimate for s in plan.shots if not s.cached),
+        unpriced=tuple(plan.unpriced),
         warnings=tuple(p.render() for p in plan.warnings), folder=compiled.board.folder,
         sources=_sources(compiled))
 

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import MediaError
+from ..language.capabilities import frame_position
 from ..language.plan import Plan, PlannedShot
 from ..media.frames import PNG_COMPRESS_LEVEL, extract_frame
 from ..media.metrics import SeamScore, judge_seam
@@ -64,20 +65,12 @@ def _edges_of(shot: PlannedShot) -> list[SeamEdge]:
         source = item["image"] if wrapped else item
         if not isinstance(source, Mapping) or source.get("source") != "shot":
             continue
-        at = item.get("frame") if wrapped else None
+        # A bare `{shot, frame}` image's `frame` is the parent's, not a position in this
+        # clip: its place in the list decides where it goes.
+        position = frame_position(item if wrapped else None, i, len(images))
         edges.append(SeamEdge(str(source["key"]), shot.key, int(source["take"]),
-                              str(source["frame"]), _position(at, i, len(images))))
+                              str(source["frame"]), position))
     return edges
-
-
-def _position(frame: Any, index: int, count: int) -> str:
-    """Where an image goes in the clip: as written, else the API's rule (one image is the
-    first frame; of two, the second is the last)."""
-    if frame in ("last", -1):
-        return "last"
-    if frame is None and index == 1 and count == 2:
-        return "last"
-    return "first"
 
 
 def measure_seams(edges: Sequence[SeamEdge], plan: Plan, records: Mapping[str, ShotRecord],

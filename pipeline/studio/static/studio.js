@@ -91,7 +91,7 @@
   async function startRun(confirmed) {
     if (confirmed === null && document.body.dataset.backend === "runware") {
       const board = await (await fetch("/api/board")).json();
-      if (board.estimate > 0) return askToSpend(board);
+      if (board.estimate > 0 || board.unpriced.length) return askToSpend(board);
     }
     const { ok, status, data } = await post("/api/run", confirmed === null ? {} : { confirm: confirmed });
     if (ok) return;
@@ -102,8 +102,9 @@
   function askToSpend(data) {
     const dialog = document.getElementById("confirm");
     const shots = `${data.to_run} shot${data.to_run === 1 ? "" : "s"}`;
+    const unknown = data.unpriced.length ? `, plus ${data.unpriced.length} at a price no one has published` : "";
     dialog.querySelector(".confirm-text").textContent =
-      `${shots} to render on Runware, estimated $${data.estimate.toFixed(3)}.`;
+      `${shots} to render on Runware, estimated $${data.estimate.toFixed(3)}${unknown}.`;
     dialog.querySelector("#confirm-run").textContent = `Run for $${data.estimate.toFixed(2)}`;
     dialog.onclose = () => { if (dialog.returnValue === "run") startRun(data.estimate); };
     dialog.showModal();
