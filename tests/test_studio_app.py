@@ -360,3 +360,14 @@ def test_another_take_of_a_model_that_takes_no_seed_is_refused(write_board: Writ
                              headers={"X-Studio-Token": token_of(page)})
     assert answer.status_code == 409 and "takes no seed" in answer.json()["error"]
     assert story.read_bytes() == before
+
+
+def test_a_seam_is_poor_below_the_storyboards_continuity_threshold(client: httpx.Client,
+                                                                   restored: Path) -> None:
+    [seam] = board(client)["seams"]
+    assert seam["psnr"] > 30 and not seam["poor"]  # the default min_psnr is 30 dB
+    restored.write_text(restored.read_text().replace(
+        "version: 1\n", f"version: 1\ncontinuity: {{min_psnr: {seam['psnr'] + 1}}}\n"))
+    [seam] = board(client)["seams"]
+    assert seam["poor"]
+    assert 'class="seam poor"' in client.get("/").text

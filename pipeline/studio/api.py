@@ -65,6 +65,7 @@ def _seam(seam: Seam, urls: Urls) -> dict[str, Any]:
     assert seam.score is not None and seam.given and seam.taken
     return {
         "parent": seam.edge.parent, "child": seam.edge.child, **seam.score.to_json(),
+        "poor": seam.poor,
         "parent_frame": seam.edge.frame, "child_frame": seam.edge.position,
         "parent_take": seam.edge.take, "given": urls.image(seam.given),
         "taken": urls.image(seam.taken),

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import StoryreelError
 from ..language.compile import Compiled
+from ..language.continuity import Thresholds
 from ..language.plan import PlannedShot, Reason
 from ..media.formats import format_for_file
 from ..run.execute import RunRequest, prepare_run
@@ -145,7 +146,9 @@ def _board(compiled: Compiled, lock: Lock, store: ObjectStore, display: str,
     scenes = {s.id: s.scene for s in compiled.board.shots}
     shots = tuple(_shot_view(s, records, lock.shots.get(s.key), journal, inputs, scenes[s.id])
                   for s in plan.shots)
-    seams = measure_seams(seam_edges(plan), plan, records, store, inputs.workers)
+    limits = Thresholds.of(compiled.board.continuity)
+    seams = measure_seams(seam_edges(plan), plan, records, store, lock.shots, limits,
+                          inputs.workers)
     return Board(
         name=plan.name, file=display, variants=_variants(compiled),
         shots=shots, seams=tuple(seams), films=tuple(_films(compiled, lock, inputs)),

@@ -5,7 +5,10 @@ A seam is every `from` and every `{shot: ...}` frame image: the parent's frame (
 take's last frame, for `from`) that was handed over, and the child's frame that took it
 (its first frame, or its last when the image was given as the last frame). Frames are PNG
 objects in the store, extracted once (the run has usually extracted the parent's already);
-the measures (`media.metrics`) are kept in the store's seam records.
+the measures (`media.metrics`) are kept in the store's seam records. The frame handed over is
+the one the run sent, as the lock records it (a graded clip's, or the frame `best` chose),
+else the take's own. A seam is poor below the storyboard's `continuity.min_psnr` (30 dB
+unless set) or when its colours differ by more than `POOR_COLOUR_DIFFERENCE` levels.
 """
 
 from __future__ import annotations
@@ -13,19 +16,22 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from ..errors import MediaError
-from ..language.capabilities import frame_position
+from ..language.continuity import Thresholds, image_position
 from ..language.plan import Plan, PlannedShot
 from ..media.frames import PNG_COMPRESS_LEVEL, extract_frame
 from ..media.metrics import SeamScore, judge_seam
-from ..store import ObjectStore, ShotRecord
+from ..store import LockEntry, ObjectStore, ShotRecord
 from ..store.previews import Previews
+
+# A grade shift a viewer sees at a cut, in levels of 0-255 (a re-encoded copy differs by 1-3).
+POOR_COLOUR_DIFFERENCE = 10.0
 
 
 @dataclass(frozen=True)
@@ -35,8 +41,9 @@ class SeamEdge:
     parent: str
     child: str
     take: int
-    frame: str  # of the parent: "first", "last" or an index
+    frame: str  # of the parent: "first", "last", "best" or an index
     position: str  # in the child: "first" or "last"
+    chosen: int | None = None  # the index `best` chose, once the parent is made
 
     @property
     def name(self) -> str:
@@ -50,6 +57,7 @@ class Seam:
     taken: str | None = None  # sha256 of the child's frame (PNG)
     score: SeamScore | None = None
     note: str | None = None  # why there is nothing to compare yet
+    poor: bool = False
 
 
 def seam_edges(plan: Plan) -> list[SeamEdge]:
@@ -65,24 +73,27 @@ def _edges_of(shot: PlannedShot) -> list[SeamEdge]:
         source = item["image"] if wrapped else item
         if not isinstance(source, Mapping) or source.get("source") != "shot":
             continue
-        # A bare `{shot, frame}` image's `frame` is the parent's, not a position in this
-        # clip: its place in the list decides where it goes.
-        position = frame_position(item if wrapped else None, i, len(images))
+        chosen = source.get("chosen")
         edges.append(SeamEdge(str(source["key"]), shot.key, int(source["take"]),
-                              str(source["frame"]), position))
+                              str(source["frame"]), image_position(item, i, len(images)),
+                              chosen if isinstance(chosen, int) else None))
     return edges
 
 
 def measure_seams(edges: Sequence[SeamEdge], plan: Plan, records: Mapping[str, ShotRecord],
-                  store: ObjectStore, workers: int = 2) -> list[Seam]:
+                  store: ObjectStore, lock: Mapping[str, LockEntry], limits: Thresholds,
+                  workers: int = 2) -> list[Seam]:
     """Each edge's frames and measures; `records` maps shot identities to finished shots."""
     by_key = {s.key: s for s in plan.shots}
     measurer = _Measurer(store, Previews(store))
 
     def one(edge: SeamEdge) -> Seam:
         parent, child = by_key[edge.parent], by_key[edge.child]
-        return measurer.measure(edge, records.get(parent.identity),
-                                records.get(child.identity), child.pick)
+        entry = lock.get(child.key)
+        sent = dict(entry.inputs) if entry and entry.identity == child.identity else {}
+        seam = measurer.measure(edge, records.get(parent.identity),
+                                records.get(child.identity), child.pick, sent)
+        return replace(seam, poor=_poor(seam.score, limits))
 
     if len(edges) < 2 or workers < 2:
         return [one(edge) for edge in edges]
@@ -96,17 +107,26 @@ class _Measurer:
     previews: Previews
 
     def measure(self, edge: SeamEdge, parent: ShotRecord | None, child: ShotRecord | None,
-                pick: int) -> Seam:
+                pick: int, sent: Mapping[str, str]) -> Seam:
         if parent is None:
             return Seam(edge, note=f"{edge.parent} is not rendered yet")
         if child is None:
             return Seam(edge, note=f"{edge.child} renders at the next run")
+        mark = edge.frame if edge.frame != "best" else str(edge.chosen)
         try:
-            given = self.frame(parent, edge.take, edge.frame)
+            given = self._sent(edge, sent) or self.frame(parent, edge.take, mark)
             taken = self.frame(child, pick, edge.position)
-        except (MediaError, OSError, IndexError) as exc:
+        except (MediaError, OSError, IndexError, ValueError) as exc:
             return Seam(edge, note=f"cannot read the frames: {exc}")
         return Seam(edge, given, taken, self.score(given, taken))
+
+    def _sent(self, edge: SeamEdge, sent: Mapping[str, str]) -> str | None:
+        """The image the run sent for this edge, as the child's lock entry names it
+        (`a:take2:last`, `a:take1:best=113`, `...:color-match` for a graded clip)."""
+        prefix = f"{edge.parent}:take{edge.take}:"
+        found = [sha for label, sha in sent.items()
+                 if label.startswith(prefix) and _same_frame(label[len(prefix):], edge.frame)]
+        return found[0] if len(found) == 1 and self.store.has(found[0], "png") else None
 
     def frame(self, record: ShotRecord, take: int, which: str) -> str:
         """The PNG of a take's frame: from the store, or extracted and kept there."""
@@ -131,6 +151,19 @@ class _Measurer:
         self.previews.put_seam(given, taken, {"psnr": _finite(score.psnr),
                                               "colour_difference": score.colour_difference})
         return score
+
+
+def _same_frame(shown: str, frame: str) -> bool:
+    """A lock label's frame (`last`, `best=113`, `last:color-match`) against an edge's."""
+    name = shown.split(":", 1)[0]
+    return name.startswith("best=") if frame == "best" else name == frame
+
+
+def _poor(score: SeamScore | None, limits: Thresholds) -> bool:
+    if score is None:
+        return False
+    low = limits.min_psnr is not None and score.psnr < limits.min_psnr
+    return low or score.colour_difference > POOR_COLOUR_DIFFERENCE
 
 
 def _pixels(store: ObjectStore, given: str, taken: str) -> tuple[Any, Any]:
