@@ -65,7 +65,7 @@ def test_posters_are_recorded_by_take_and_a_broken_record_is_made_again(tmp_path
     jpeg = previews.put_poster(take, b"\xff\xd8\xffposter")
     assert previews.find_poster(take) == jpeg
     assert store.path_for(jpeg, "jpg").read_bytes() == b"\xff\xd8\xffposter"
-    (store.root / "posters" / f"{take}.json").write_text("{not json")
+    (store.root / "derived" / take[:2] / f"{take}.poster-1.json").write_text("{not json")
     assert previews.find_poster(take) is None
     previews.put_poster(take, b"\xff\xd8\xffposter")
     store.path_for(jpeg, "jpg").unlink()

@@ -2,30 +2,26 @@
 
 Input: a take's sha256 and the poster JPEG made from it; the sha256 of the two frames of a
 seam and their measures.
-Output: records under `<storyboard folder>/.storyreel/`, next to the objects they name:
+Output: derived records (`store.derived`, under `.storyreel/derived/`), filed under their
+source like every other piece of derived work:
 
-    posters/<video sha256>.json            {"video_sha256", "jpeg_sha256"}: the take's poster
-    seams/<frame sha256>-<frame sha256>.json   the measures of a handed-over frame against the
-                                           frame that took it
+    <take sha256>.poster-1.json                   the take's poster: a JPEG object
+    <handed frame sha256>.seam-<taken frame sha256, 56 hex>.json   the seam's measures
 
 The JPEG itself is an object (`ObjectStore.put_bytes`), so it is served like any other
-object by its own hash. A record is written after its object, so a crash leaves an unused
-object, never a record pointing at nothing. A record that cannot be read is treated as
-missing: the preview is simply made again.
+object by its own hash; its record is written after it. A record that cannot be read is
+treated as missing: the preview is simply made again.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
-from .objects import ObjectStore
+from .derived import DerivedStore
+from .objects import CacheError, ObjectStore
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+POSTER_KIND = "poster-1"  # the number changes when posters are made differently
 
 
 class Previews:
@@ -33,59 +29,39 @@ class Previews:
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
-
-    # Posters
+        self.derived = DerivedStore(store)
 
     def find_poster(self, video_sha: str) -> str | None:
         """The sha256 of the take's poster JPEG, if it was made and is still stored."""
-        data = _read(self._poster_path(video_sha))
-        jpeg = data.get("jpeg_sha256") if data else None
-        if not isinstance(jpeg, str) or not _SHA256.fullmatch(jpeg):
+        try:
+            found = self.derived.find_object(video_sha, POSTER_KIND)
+        except CacheError:
             return None
-        return jpeg if self.store.has(jpeg, "jpg") else None
+        return found.sha256 if found else None
 
     def put_poster(self, video_sha: str, jpeg: bytes) -> str:
         """Store the poster JPEG of a take and record it; its sha256."""
         stored = self.store.put_bytes(jpeg, "jpg")
-        _write(self._poster_path(video_sha),
-               {"video_sha256": video_sha, "jpeg_sha256": stored.sha256})
+        self.derived.record(video_sha, POSTER_KIND,
+                            {"sha256": stored.sha256, "ext": "jpg", "size": stored.size})
         return stored.sha256
-
-    def _poster_path(self, video_sha: str) -> Path:
-        return self.store.root / "posters" / f"{_checked(video_sha)}.json"
-
-    # Seams
 
     def find_seam(self, given_sha: str, taken_sha: str) -> dict[str, Any] | None:
         """The measures recorded for this pair of frames, or None."""
-        data = _read(self._seam_path(given_sha, taken_sha))
-        measures = data.get("measures") if data else None
+        try:
+            found = self.derived.find(given_sha, _seam_kind(taken_sha))
+        except CacheError:
+            return None
+        measures = found.get("measures") if found else None
         return dict(measures) if isinstance(measures, Mapping) else None
 
     def put_seam(self, given_sha: str, taken_sha: str, measures: Mapping[str, Any]) -> None:
-        _write(self._seam_path(given_sha, taken_sha),
-               {"given_sha256": given_sha, "taken_sha256": taken_sha,
-                "measures": dict(measures)})
-
-    def _seam_path(self, given_sha: str, taken_sha: str) -> Path:
-        return self.store.root / "seams" / f"{_checked(given_sha)}-{_checked(taken_sha)}.json"
+        self.derived.record(given_sha, _seam_kind(taken_sha),
+                            {"taken_sha256": taken_sha, "measures": dict(measures)})
 
 
-def _checked(sha256: str) -> str:
-    if not _SHA256.fullmatch(sha256):
-        raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
-    return sha256
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _write(path: Path, data: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, sort_keys=True, indent=2) + "\n"
-    write_atomic(path, text.encode())
+def _seam_kind(taken_sha: str) -> str:
+    # A kind is at most 64 characters; 56 hex digits of a sha256 still name one frame.
+    if len(taken_sha) != 64:
+        raise ValueError(f"not a sha256: {taken_sha!r}")
+    return f"seam-{taken_sha[:56]}"
