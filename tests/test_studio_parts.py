@@ -20,7 +20,7 @@ from support_processes import STORYREEL, stop
 
 from pipeline.media.poster import POSTER_WIDTH, poster_jpeg
 from pipeline.store import Journal, ObjectStore
-from pipeline.store.activity import latest_tasks, run_holder
+from pipeline.store.activity import latest_tasks, run_holder, store_stamp
 from pipeline.store.journal import TaskPhase
 from pipeline.store.previews import Previews
 
@@ -85,12 +85,13 @@ def test_the_journal_is_read_without_being_written(tmp_path: Path) -> None:
         journal.mark_submitted("t2")
         journal.prepare("t3", "id-b", "b", {"positivePrompt": "y"})
         journal.mark_failed("t3", {"code": "invalidPrompt", "message": "prompt refused"})
-    before = store.journal_path.read_bytes()
+    before, stamp = store.journal_path.read_bytes(), store_stamp(store)
     tasks = latest_tasks(store)
     assert {k: (t.shot_key, t.state) for k, t in tasks.items()} == {
         "id-a": ("a", TaskPhase.SUBMITTED), "id-b": ("b", TaskPhase.FAILED)}
     assert tasks["id-b"].error == "prompt refused (invalidPrompt)"
     assert store.journal_path.read_bytes() == before
+    assert store_stamp(store) == stamp  # a look is not a change the studio would report
 
 
 def test_the_holder_of_a_folder_is_a_live_process(tmp_path: Path) -> None:

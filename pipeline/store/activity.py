@@ -47,10 +47,15 @@ def stamp_of(paths: Iterable[Path]) -> Stamp:
 
 
 def store_stamp(store: ObjectStore) -> Stamp:
-    """Changes when a run writes a task, finishes a shot, takes or gives back the folder."""
+    """Changes when a run writes a task, finishes a shot, takes or gives back the folder.
+
+    An empty write-ahead log is left out: SQLite makes one for a reader of a WAL journal,
+    and a look at the journal must not read as a change of it."""
     journal = store.journal_path
-    return stamp_of([journal, journal.with_name(journal.name + "-wal"), store.root / "shots",
-                     store.root / "run.lock", store.root / "films"])
+    wal = journal.with_name(journal.name + "-wal")
+    stamp = stamp_of([journal, wal, store.root / "shots", store.root / "run.lock",
+                      store.root / "films"])
+    return tuple(entry for entry in stamp if entry[0] != str(wal) or entry[2] > 0)
 
 
 def latest_tasks(store: ObjectStore) -> dict[str, TaskActivity]:
