@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support_goldens import Golden
 
 WriteBoard = Callable[..., Path]
 
@@ -22,3 +23,16 @@ def write_board(tmp_path: Path) -> WriteBoard:
         return path
 
     return write
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-goldens", action="store_true", default=False,
+                     help="Rewrite the expected outputs under tests/data/ (the .expected and "
+                          ".plan.json files) from what the code prints now, instead of "
+                          "comparing; review the diff before committing it.")
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Golden:
+    """Compare printed output with its golden file (or rewrite it with --update-goldens)."""
+    return Golden(bool(request.config.getoption("--update-goldens")))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support_goldens import Golden
 
 from pipeline.cli import main
 from pipeline.language.compile import compile_storyboard
@@ -142,13 +143,12 @@ def test_every_golden_storyboard_has_its_expected_plan() -> None:
 
 @pytest.mark.parametrize("name", GOLDEN)
 def test_golden_storyboard_plans_exactly_its_expected_json(
-        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, golden: Golden) -> None:
     """Planned from a copy, so no lock or cache ever lands in the test data."""
     folder = tmp_path / "valid"
     shutil.copytree(VALID, folder)
     monkeypatch.chdir(folder)
     result = CliRunner().invoke(main, ["plan", name, "--json"])
     assert result.exit_code == 0, result.output
-    expected = (VALID / name.replace(".yaml", ".plan.json")).read_text(encoding="utf-8")
-    assert result.stdout == expected
+    golden.check(VALID / name.replace(".yaml", ".plan.json"), result.stdout)
     assert CliRunner().invoke(main, ["validate", name]).exit_code == 0

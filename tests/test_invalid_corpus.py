@@ -3,6 +3,7 @@
 Each `NAME.yaml` holds one mistake a user would make; `NAME.expected` is what
 `storyreel validate NAME.yaml` prints: every problem as file:line:col, the source line with a
 caret, and a hint where one helps. Helper files (included scenes) live in `_support/`.
+`pytest --update-goldens` rewrites the `.expected` files from what validate prints now.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support_goldens import Golden
 
 from pipeline.cli import main
 from pipeline.errors import ExitCode
@@ -27,13 +29,13 @@ def test_the_corpus_is_large_and_every_case_has_its_expected_output() -> None:
 
 @pytest.mark.parametrize("name", CASES)
 def test_invalid_storyboard_is_refused_with_its_exact_report(
-        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        name: str, monkeypatch: pytest.MonkeyPatch, golden: Golden) -> None:
     monkeypatch.chdir(INVALID)
     result = CliRunner().invoke(main, ["validate", name])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert result.exit_code == ExitCode.USAGE
     assert result.stdout == ""
-    assert result.stderr == (INVALID / name).with_suffix(".expected").read_text(encoding="utf-8")
+    golden.check((INVALID / name).with_suffix(".expected"), result.stderr)
 
 
 def test_validating_many_files_reports_every_problem_in_one_run(
