@@ -49,11 +49,43 @@ class Problem:
         kind = "warning: " if self.warning else ""
         lines = [f"{head}{kind}{self.message}"]
         if self.source_line is not None and self.location is not None:
-            lines.append("    " + self.source_line.rstrip("\n"))
+            lines.append("    " + printable(self.source_line.rstrip("\n"), self.location.col))
             lines.append("    " + " " * (self.location.col - 1) + "^")
         if self.hint:
             lines.append(f"hint: {self.hint}")
         return "\n".join(lines)
+
+
+# Showing the user's text: a file may hold anything, a terminal must not receive it as it is.
+
+_CONTROL = {**{c: 0x2400 + c for c in range(32) if c != 9}, 0x7F: 0x2421,
+            **{c: 0xFFFD for c in [*range(0x80, 0xA0), *range(0x202A, 0x202F),
+                                   *range(0x2066, 0x206A)]}}
+_LONG_LINE = 240
+
+
+def printable(line: str, col: int = 1) -> str:
+    """A line of a user's file as it may be shown on a terminal: control characters as their
+    visible symbols (one column each, so a caret below still lines up), direction overrides
+    as U+FFFD, and cut some way past `col` when very long."""
+    shown = line.translate(_CONTROL)
+    limit = max(_LONG_LINE, col + 40)
+    return shown if len(shown) <= limit else shown[:limit] + " ..."
+
+
+def text_position(text: str, index: int) -> tuple[int, int]:
+    """The 1-based line and column of character `index` of `text`."""
+    before = text[:index]
+    return before.count("\n") + 1, index - before.rfind("\n")
+
+
+def undecodable(data: bytes, error: UnicodeDecodeError) -> tuple[int, int, str | None]:
+    """Where the first byte of `data` that is not UTF-8 stands: line, column, and that line
+    (its undecodable bytes shown as U+FFFD)."""
+    before = data[:error.start].decode("utf-8")
+    line, col = text_position(before, len(before))
+    shown = data.decode("utf-8", errors="replace").splitlines()
+    return line, col, shown[line - 1] if line <= len(shown) else None
 
 
 class StoryreelError(Exception):

@@ -202,3 +202,114 @@ def test_the_lock_text_does_not_depend_on_libyaml(lock_path: Path) -> None:
     assert text == f"{HEADER}version: 1\n{pure}"
     write_lock(lock_path, lock)
     assert read_lock(lock_path) == lock
+
+
+# The lock is input: every problem at its line, nothing that can exhaust the machine
+
+
+def test_every_broken_entry_is_reported_at_its_line_with_the_source_and_a_caret(
+        lock_path: Path) -> None:
+    write_lock(lock_path, Lock().with_entry("a", entry()).with_entry("b", entry())
+               .with_entry("c", entry()))
+    lines = lock_path.read_text().splitlines()
+    seed_a = lines.index("    seed: 1234") + 1
+    cost_c = max(i for i, line in enumerate(lines) if line.startswith("    cost:")) + 1
+    lines[seed_a - 1] = "    seed: true"
+    lines[cost_c - 1] = "    cost: -3"
+    error = error_from(lock_path, "\n".join(lines) + "\n")
+    assert isinstance(error, LockFileError)
+    assert [(p.location.line if p.location else 0, p.message) for p in error.problems] == [
+        (seed_a, "shot 'a': seed must be an integer, found bool"),
+        (cost_c, "shot 'c': cost -3 is negative")]
+    assert f"{lock_path}:{seed_a}:11: shot 'a'" in error.render()
+    assert "\n        seed: true\n              ^\n" in error.render()
+
+
+def test_a_lock_that_is_not_utf8_is_refused_at_the_line_and_column(lock_path: Path) -> None:
+    lock_path.write_bytes(HEADER.encode() + b"version: 1\nshots:\n  caf\xe9: {}\n")
+    with pytest.raises(LockFileError) as caught:
+        read_lock(lock_path)
+    error = caught.value
+    assert error.location == Location(str(lock_path), 4, 6)
+    assert "not UTF-8" in error.message
+
+
+def test_a_control_character_in_the_lock_is_refused_at_its_position(lock_path: Path) -> None:
+    error = error_from(lock_path, HEADER + "version: 1\nshots:\n  é\x1b: {}\n")
+    assert error.location == Location(str(lock_path), 4, 4)
+    assert "U+001B" in error.message
+    assert "␛" in error.render() and "\x1b" not in error.render()
+
+
+def test_a_lock_that_is_a_folder_is_a_clear_error(lock_path: Path) -> None:
+    lock_path.mkdir()
+    with pytest.raises(LockFileError) as caught:
+        read_lock(lock_path)
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert "is a folder" in caught.value.render()
+
+
+BOMB = """\
+version: 1
+shots:
+  trail:
+    identity: x
+    seed: 1
+    task_uuid: t
+    video_uuids: [v]
+    cost: 0.1
+    pick: 1
+    sha256: {sha}
+    probe: {{}}
+    inputs: {{}}
+  bomb:
+    probe: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]
+    more: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+    more2: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+    more3: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+    more4: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+    more5: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+    more6: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+    more7: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+    more8: [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_an_alias_bomb_in_the_lock_is_never_expanded(lock_path: Path) -> None:
+    error = error_from(lock_path, BOMB.format(sha=SHA_A))
+    assert error.location == Location(str(lock_path), 15, 5)
+    assert error.message == "shot 'bomb': unknown field 'more'"
+
+
+def test_a_probe_that_is_not_a_flat_mapping_is_refused_where_the_alias_names_it(lock_path: Path) -> None:
+    text = BOMB.format(sha=SHA_A).replace("  bomb:\n    probe:", "  bomb:\n    extra:")
+    trail = text.split("  trail:\n")[1].split("  bomb:")[0]
+    text += "  other:\n" + trail.replace("probe: {}", "probe: *c")
+    problems = error_from(lock_path, text).problems  # type: ignore[attr-defined]
+    assert [(p.location.line, p.location.col, p.message) for p in problems] == [
+        (14, 5, "shot 'bomb': unknown field 'extra'"),
+        (31, 5, "shot 'other': probe: expected a mapping, found list")]
+
+
+def test_a_value_that_contains_itself_is_refused(lock_path: Path) -> None:
+    error = error_from(lock_path, "version: 1\nshots: &s {a: *s}\n")
+    assert error.message == "shot 'a': unknown field 'a'"
+
+
+def test_deep_nesting_is_refused_without_recursing(lock_path: Path) -> None:
+    error = error_from(lock_path, "version: 1\nshots: " + "[" * 900 + "]" * 900 + "\n")
+    assert "nest" in error.message
+
+
+def test_probe_values_are_plain(lock_path: Path) -> None:
+    write_lock(lock_path, Lock().with_entry("trail", entry()))
+    error = error_from(lock_path, lock_path.read_text().replace("width: 640", "width: [640]"))
+    assert error.message == "shot 'trail': probe values are plain text or numbers, found list"
+
+
+def test_an_entry_remembers_where_its_fields_were_written(lock_path: Path) -> None:
+    write_lock(lock_path, Lock().with_entry("trail", entry()))
+    lines = lock_path.read_text().splitlines()
+    spot = read_lock(lock_path).shots["trail"].spots["seed"]
+    assert spot.location == Location(str(lock_path), lines.index("    seed: 1234") + 1, 11)
+    assert spot.source_line == "    seed: 1234"

@@ -4,6 +4,11 @@ PyYAML composes the node tree (with the C parser when present); this module buil
 Python values from it and records where each value and each mapping key was written, so every
 later stage can point at the exact place. YAML 1.1 traps that silently change meaning
 (`no` -> false, unquoted dates, sexagesimal `1:30` -> 90, duplicate keys) become problems.
+
+No file can exhaust the machine: text that is not UTF-8 or holds control characters is a
+problem at its line and column; aliases may expand to at most `ALIAS_BUDGET` values in all
+(a "billion laughs" file is refused at the alias that passes it, having built no more than
+that), and values nest at most `MAX_DEPTH` deep.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
-from ..errors import Location, Problem, StoryboardError
+from ..errors import Location, Problem, StoryboardError, text_position, undecodable
 
 Path_ = tuple[str | int, ...]
 
@@ -33,6 +38,18 @@ _TRUE_WORDS = {"true", "false"}
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
 _LEGACY_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 _CONSTRUCTOR = SafeConstructor()
+ALIAS_BUDGET = 50_000  # values built through aliases, per file
+MAX_DEPTH = 50  # nested mappings and lists
+_ALIAS_HINT = ("an alias (*name) copies everything its anchor (&name) holds, and aliases "
+               "inside anchors multiply; write the values out, use defaults:, or fewer aliases")
+
+
+class _Refused(Exception):
+    """Building stops: the file asks for more than any storyboard needs."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 @dataclass
@@ -72,12 +89,26 @@ def load_document(path: Path, display: str | None = None) -> Document:
     """Read and parse one YAML file; raise StoryboardError listing every problem found."""
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise StoryboardError([Problem(f"file not found: {name}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StoryboardError([Problem(f"cannot read {name}: {exc}")]) from None
-    return parse_document(text, name)
+    except OSError as exc:
+        raise StoryboardError([Problem(f"cannot read {name}: {exc.strerror or exc}")]) from None
+    return parse_document(decode_text(data, name), name)
+
+
+def decode_text(data: bytes, file: str) -> str:
+    """UTF-8 text, or a problem at the line and column of the first byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col, source = undecodable(data, exc)
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+        hint = ("it looks like UTF-16: save it as UTF-8" if utf16 else
+                "a storyboard is UTF-8 text; save it as UTF-8, or check it is the right file")
+        message = f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be read"
+        problem = Problem(message, Location(file, line, col), hint, source)
+        raise StoryboardError([problem]) from None
 
 
 def parse_document(text: str, file: str) -> Document:
@@ -87,13 +118,30 @@ def parse_document(text: str, file: str) -> Document:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         raise StoryboardError([_syntax_problem(doc, exc)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise StoryboardError([_reader_problem(doc, text, exc)]) from None
     except yaml.YAMLError as exc:
         raise StoryboardError([Problem(f"invalid YAML: {exc}", Location(file, 1, 1))]) from None
-    builder = _Builder(doc)
-    doc.data = builder.build(root, ()) if root is not None else None
+    builder = _Builder(doc, text)
+    try:
+        doc.data = builder.build(root, ()) if root is not None else None
+    except _Refused as exc:
+        raise StoryboardError([exc.problem]) from None
     if builder.problems:
-        raise StoryboardError(builder.problems)
+        raise StoryboardError(list(dict.fromkeys(builder.problems)))
     return doc
+
+
+def _reader_problem(doc: Document, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    """A character YAML does not allow (NUL, escape codes...), at its line and column."""
+    index = exc.position
+    if _Loader is not yaml.SafeLoader:  # libyaml counts bytes of the UTF-8 text
+        index = len(text.encode("utf-8")[:exc.position].decode("utf-8", errors="ignore"))
+    loc = Location(doc.file, *text_position(text, index))
+    char = text[index] if index < len(text) else "?"
+    return Problem(f"character U+{ord(char):04X} is not allowed in YAML", loc,
+                   "a storyboard is text: remove the character, or check it is the right file",
+                   doc.source_line(loc))
 
 
 def _syntax_problem(doc: Document, exc: yaml.MarkedYAMLError) -> Problem:
@@ -118,22 +166,58 @@ def _loc(doc: Document, node: yaml.Node) -> Location:
 
 
 class _Builder:
-    """Builds plain values from composed nodes, recording positions and YAML traps."""
+    """Builds plain values from composed nodes, recording positions and YAML traps.
 
-    def __init__(self, doc: Document) -> None:
+    An alias is the very node its anchor names, so a collection met a second time is an
+    alias being expanded: every value built inside one counts against `ALIAS_BUDGET`."""
+
+    def __init__(self, doc: Document, text: str) -> None:
         self.doc = doc
+        self.text = text
         self.problems: list[Problem] = []
+        self.seen: set[int] = set()  # collections built at least once
+        self.open: list[int] = []  # collections being built, outermost first
+        self.aliased = 0  # how many of `open` are alias expansions
+        self.expanded = 0
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.doc.values[path] = _loc(self.doc, node)
+        if self.aliased:
+            self.expanded += 1
+            if self.expanded > ALIAS_BUDGET:
+                raise _Refused(self.alias_problem(node))
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
         if node.tag not in (_MAP, _SEQ):
             self.unsupported_tag(node)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.MappingNode)
-        return self.mapping(node, path)
+        return self.collection(node, path)
+
+    def collection(self, node: yaml.Node, path: Path_) -> Any:
+        key, seen = id(node), self.seen
+        alias = key in seen
+        if alias and key in self.open:  # only a node met before can be one being built
+            raise _Refused(self.problem_at(node, "this anchor contains an alias of itself",
+                                           "a storyboard cannot hold a value inside itself"))
+        if len(self.open) >= MAX_DEPTH:
+            raise _Refused(self.problem_at(node, f"values nest more than {MAX_DEPTH} deep",
+                                           "a storyboard needs only a few levels"))
+        seen.add(key)
+        self.open.append(key)
+        self.aliased += alias
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)
+            return self.mapping(node, path)
+        finally:
+            self.open.pop()
+            self.aliased -= alias
+
+    def alias_problem(self, node: yaml.Node) -> Problem:
+        found = _alias_past_budget(self.text)
+        loc = Location(self.doc.file, *found) if found is not None else _loc(self.doc, node)
+        return Problem(f"YAML aliases here expand to more than {ALIAS_BUDGET:,} values",
+                       loc, _ALIAS_HINT, self.doc.source_line(loc))
 
     def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -162,7 +246,7 @@ class _Builder:
         merged: dict[str, Any] = {}
         for source in reversed(sources):
             if isinstance(source, yaml.MappingNode):
-                merged.update(self.mapping(source, path))
+                merged.update(self.collection(source, path))
             else:
                 self.problems.append(self.problem_at(source, "a merge key (<<) needs a mapping"))
         return merged
@@ -205,6 +289,38 @@ class _Builder:
     def problem_at(self, node: yaml.Node, message: str, hint: str | None = None) -> Problem:
         loc = _loc(self.doc, node)
         return Problem(message, loc, hint, self.doc.source_line(loc))
+
+
+def _alias_past_budget(text: str) -> tuple[int, int] | None:
+    """The line and column of the alias whose expansion takes the file past
+    `ALIAS_BUDGET` values.
+
+    Run only once the budget is spent: the events know every alias's position (the
+    composed nodes do not), and each anchor's expanded size is summed as it closes."""
+    sizes: dict[str, int] = {}
+    open_: list[tuple[str | None, int]] = [(None, 0)]  # (anchor, values so far)
+    total = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        anchor, size = None, 1
+        if isinstance(event, yaml.AliasEvent):
+            size = sizes.get(str(event.anchor), 1)
+            total += size
+            mark = event.start_mark
+            if total > ALIAS_BUDGET and mark is not None:
+                return mark.line + 1, mark.column + 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            open_.append((event.anchor, 1))
+            continue
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = open_.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor = event.anchor
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = size
+        open_[-1] = (open_[-1][0], open_[-1][1] + size)
+    return None
 
 
 def _trap(node: yaml.ScalarNode) -> tuple[str, str] | None:

@@ -12,13 +12,13 @@ from .lock import (
     LOCK_VERSION,
     Lock,
     LockEntry,
-    LockFileError,
+    Spot,
     diff_locks,
     lock_path_for,
-    read_lock,
     render_lock,
     write_lock,
 )
+from .lock_reader import LockFileError, read_lock
 from .objects import (
     CacheError,
     ObjectStore,
@@ -42,6 +42,7 @@ __all__ = [
     "LockFileError",
     "ObjectStore",
     "ShotRecord",
+    "Spot",
     "StoredObject",
     "TaskPhase",
     "Take",
