@@ -33,9 +33,9 @@ from ..media.cues import (
     Title,
 )
 from ..store import sha256_file
-from .catalog import closest_hint
 from .load import Document, Path_
 from .templates import ExpandedShot, shot_key
+from .violations import closest_hint
 
 if TYPE_CHECKING:
     from .films import FilmPlan

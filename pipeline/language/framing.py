@@ -13,8 +13,9 @@ from typing import Any
 
 from ..errors import Problem
 from .capabilities import frame_positions
-from .catalog import Catalog, ModelSpec, Violation
+from .catalog import Catalog, ModelSpec
 from .templates import ExpandedShot
+from .violations import Violation
 
 
 def check_frames(shot: ExpandedShot, spec: ModelSpec, request: Mapping[str, Any],

@@ -15,9 +15,11 @@ from typing import Any
 import networkx as nx
 
 from ..errors import Problem
-from .catalog import closest_hint
 from .load import Path_
 from .templates import ExpandedShot, shot_key
+from .violations import closest_hint
+
+HINTS = 50  # unknown shots that get a "did you mean"
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,8 @@ def build_graph(shots: Sequence[ExpandedShot],
             target = shot_key(ref.shot, shot.variant)
             if target in by_key:
                 graph.add_edge(target, shot.key)
-            else:
-                problems.append(_unknown(shot, ref, ids))
+            else:  # a hint costs a pass over every id: the first few are hint enough
+                problems.append(_unknown(shot, ref, ids if len(problems) < HINTS else []))
     cycles = _cycles(graph, by_key)
     if cycles:
         return ShotGraph(graph, by_key, refs, [], {}), list(dict.fromkeys(problems + cycles))

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from ..errors import Location, Problem
-from .catalog import JsonPath, ModelSpec, Violation, schemas_dir, translate_error
+from ..errors import Location, Problem, StoryboardError
+from .catalog import ModelSpec, schemas_dir
 from .load import Document
+from .violations import JsonPath, Violation, translate_error
 
 
 @cache
@@ -61,10 +63,28 @@ def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
 
 def check_document(doc: Document, *, ref: str = "#") -> list[Problem]:
     """Every problem of a storyboard (or, with ref '#/$defs/include', an included file)."""
+    return [found.problem for found in find_violations(doc, ref=ref)]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A schema violation: where in the data (`path`), which keyword, and its problem."""
+
+    path: JsonPath
+    keyword: str
+    problem: Problem
+
+
+def find_violations(doc: Document, *, ref: str = "#") -> list[Found]:
+    """`check_document`'s problems, each with the path and keyword it comes from."""
     if not isinstance(doc.data, dict):
-        return [_not_a_mapping(doc)]
-    errors = _validator(ref).iter_errors(doc.data)
-    return [violation_problem(doc, (), translate_error(e), e) for e in errors]
+        return [Found((), "type", _not_a_mapping(doc))]
+    found = []
+    for error in _validator(ref).iter_errors(doc.data):
+        violation = translate_error(error)
+        found.append(Found(violation.path, str(error.validator),
+                           violation_problem(doc, (), violation, error)))
+    return found
 
 
 def _not_a_mapping(doc: Document) -> Problem:
@@ -108,3 +128,72 @@ def check_request_fields(spec: ModelSpec, request: dict[str, Any], label: str,
         message = f"{label}.{dotted}: {v.message}" if dotted else f"{label}: {v.message}"
         problems.append(Problem(message, loc, v.hint, doc.source_line(loc), v.warning))
     return problems
+
+
+# What later stages can still run on
+
+
+_TOP = frozenset({"version", "name", "model", "vars", "defaults", "variants", "shots", "scenes",
+                  "film", "concurrency"})
+_CUT_TOP = frozenset({"version", "name", "concurrency"})
+_CUT_SHOT = frozenset({"pick", "from", "inputs"})  # later stages read them; cut, they default
+_CUT_DEFAULTS = frozenset({"from", "pick", "inputs"})
+
+
+def set_aside(doc: Document, *, ref: str = "#") -> list[Problem]:
+    """The schema's problems, with the values they are about taken out of `doc.data` so that
+    the later stages can run on the rest and report their own problems too. Raises
+    StoryboardError when the structure itself is wrong (the later stages would only
+    stumble over it)."""
+    found = find_violations(doc, ref=ref)
+    cuts = [_cut(f.path, f.keyword) for f in found]
+    if any(cut is None for cut in cuts):
+        raise StoryboardError([f.problem for f in found])
+    for cut in cuts:
+        if cut:
+            _remove(doc.data, cut)
+    return [f.problem for f in found]
+
+
+def _cut(path: JsonPath, keyword: str) -> JsonPath | None:
+    """What to take out for a violation at `path`: a path, () for nothing, None when the
+    later stages cannot run."""
+    shot = _depth(path, "shots")
+    if shot is not None and keyword == "pattern" and len(path) == shot - 1:
+        return ()  # a shot id written badly (propertyNames): the id still names the shot
+    if len(path) == 1:
+        return path if path[0] in _CUT_TOP or path[0] not in _TOP else None
+    if path[:1] == ("film",):
+        return path[:2]
+    if shot is not None and len(path) > shot:
+        key = path[shot]
+        if key in _CUT_SHOT:
+            return path[:shot + 1]
+        return () if key in ("model", "taskUUID", "taskType") else None
+    defaults = _depth(path, "defaults")
+    if defaults is not None and len(path) > defaults and path[defaults] in _CUT_DEFAULTS:
+        return path[:defaults + 1]
+    return None
+
+
+def _depth(path: JsonPath, name: str) -> int | None:
+    """Where the keys under `shots` (plus the shot id) or `defaults` start in `path`, at
+    the top of a file or in a scene."""
+    extra = 1 if name == "shots" else 0
+    if path[:1] == (name,):
+        return 1 + extra
+    if path[:1] == ("scenes",) and path[2:3] == (name,):
+        return 3 + extra
+    return None
+
+
+def _remove(data: Any, path: JsonPath) -> None:
+    for step in path[:-1]:
+        if isinstance(data, dict) and step in data:
+            data = data[step]
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            data = data[step]
+        else:
+            return
+    if isinstance(data, dict):
+        data.pop(path[-1], None)

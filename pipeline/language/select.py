@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 import networkx as nx
 
 from ..errors import UsageError
-from .catalog import closest_hint
 from .compile import Compiled
+from .violations import closest_hint
 
 
 def select_keys(compiled: Compiled, selectors: Sequence[str],
