@@ -1,7 +1,8 @@
 """Templates stage: Storyboard + variant -> shots with merged, rendered request fields.
 
 Defaults are deep-merged (shot > scene defaults > storyboard defaults) and every string is
-rendered by Jinja in a sandbox with strict undefined names. A string that is a single
+rendered by Jinja in a sandbox with strict undefined names, within the size and work caps of
+`sandbox`. A string that is a single
 `{{ expression }}` keeps the expression's native type, so `seed: "{{ seed }}"` stays a number.
 Variants form a matrix (minus `exclude`); each expanded shot gets a stable, readable key.
 """
@@ -9,6 +10,7 @@ Variants form a matrix (minus `exclude`); each expanded shot gets a stable, read
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,12 +18,12 @@ from typing import Any, TypeGuard
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import Problem
-from .catalog import closest_hint
 from .load import Path_
 from .model import Layer, ShotDef, Storyboard
+from .sandbox import MAX_SIZE, Budget, GuardedEnvironment, TemplateLimit
+from .violations import closest_hint
 
 GLUE = ("from", "pick", "model", "continuity", "caption")  # not sent: storyreel's own
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.S)
@@ -41,6 +43,8 @@ class ExpandedShot:
     fields: Mapping[str, Any]  # merged, rendered request fields (glue removed)
     glue: Mapping[str, Any]  # rendered from / pick / model / continuity / caption
     source: ShotDef
+    failed: frozenset[str] = frozenset()  # glue whose template is wrong (and reported)
+    file_model: Any = None  # the storyboard's `model`, rendered for this variant
 
     def locate(self, path: Sequence[str | int]) -> Layer:
         """The layer (shot, scene defaults or file defaults) that wrote `path`."""
@@ -67,12 +71,23 @@ def shot_key(shot_id: str, variant: Variant) -> str:
     return f"{shot_id}[{','.join(f'{k}={v}' for k, v in variant)}]"
 
 
+MAX_EXPANDED = 100_000  # shots times variant combinations
+
+
 def iter_variants(board: Storyboard) -> tuple[list[Variant], list[Problem]]:
     """Every combination of the variant matrix, minus the excluded ones."""
     names = [name for name, _ in board.variants]
     problems = [board.doc.problem(("variants", "exclude", i, k), f"exclude names an unknown "
                                   f"variant {k!r}", hint=closest_hint(k, names), key=True)
                 for i, ex in enumerate(board.exclude) for k in ex if k not in names]
+    count = math.prod(len(values) for _, values in board.variants)
+    if count * max(len(board.shots), 1) > MAX_EXPANDED:
+        problems.append(board.doc.problem(
+            ("variants",), f"{count:,} variant combinations of {len(board.shots):,} shots "
+            f"make {count * len(board.shots):,} shots; a storyboard makes at most "
+            f"{MAX_EXPANDED:,}", hint="split the storyboard, or use fewer variant values",
+            key=True))
+        return [], problems
     combos = [tuple(zip(names, values))
               for values in itertools.product(*(vals for _, vals in board.variants))]
     kept = [c for c in combos if not any(_matches(c, ex) for ex in board.exclude)]
@@ -140,25 +155,40 @@ class Substitution:
         if self.native:
             return context[self.names[0]]
         out = [self.literals[0]]
+        size = len(out[0])
         for name, literal in zip(self.names, self.literals[1:]):
             value = context[name]
-            out.append(value if isinstance(value, str) else str(value))
+            text = value if isinstance(value, str) else str(value)
+            size += len(text) + len(literal)
+            if size > MAX_SIZE:
+                raise TemplateLimit(f"the rendered text would be longer than {MAX_SIZE:,} "
+                                    "characters")
+            out.append(text)
             out.append(literal)
         return "".join(out)
 
 
-class Renderer:
-    """Sandboxed Jinja with strict undefined names; compiled templates are cached."""
+class Skipped(Exception):
+    """Not rendered: the templates of this storyboard have spent their steps already (that
+    is reported once, where it happened)."""
 
-    def __init__(self) -> None:
-        self.env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                        keep_trailing_newline=True)
+
+class Renderer:
+    """Sandboxed Jinja with strict undefined names; compiled templates are cached. One
+    renderer serves one storyboard: its `budget` is that storyboard's steps."""
+
+    def __init__(self, budget: Budget | None = None) -> None:
+        self.budget = budget or Budget()
+        self.env = GuardedEnvironment(self.budget, undefined=StrictUndefined,
+                                      autoescape=False, keep_trailing_newline=True)
         self._cache: dict[str, Any] = {}
         self._plain: dict[str, Substitution | None] = {}
 
     def render(self, text: str, context: Mapping[str, Any]) -> Any:
         if "{" not in text:
             return text
+        if self.budget.spent:
+            raise Skipped()
         if text not in self._plain:
             self._plain[text] = Substitution.parse(text)
         plain = self._plain[text]
@@ -166,10 +196,13 @@ class Renderer:
             result = plain.apply(context)
             if result is not Substitution:
                 return result
+        self.budget.charge()
         compiled = self._cache.get(text)
         if compiled is None:
             compiled = self._cache[text] = self._compile(text)
-        return compiled(**context) if callable(compiled) else compiled.render(context)
+        if not callable(compiled):
+            return compiled.render(context)  # the output stream is capped as it is joined
+        return self.budget.made(compiled(**context), "the value")
 
     def _compile(self, text: str) -> Any:
         single = _SINGLE.match(text)
@@ -186,6 +219,8 @@ def render_value(renderer: Renderer, value: Any, context: Mapping[str, Any], pat
             return value
         try:
             result = renderer.render(value, context)
+        except Skipped:
+            return value
         except Exception as exc:  # noqa: BLE001 - a template is the user's code; so are its errors
             errors.append((path, _template_message(exc), _undefined_hint(exc, context)))
             return value
@@ -236,23 +271,46 @@ def expand_shots(board: Storyboard, variants: Sequence[Variant],
     shots: list[ExpandedShot] = []
     problems: list[Problem] = []
     for variant in variants or [()]:
+        model, problems_of_model = render_model(board, variant, renderer)
+        problems.extend(problems_of_model)
         for sdef in board.shots:
-            shot, found = _expand_one(board, sdef, variant, renderer)
+            shot, found = _expand_one(board, sdef, variant, renderer, model)
             shots.append(shot)
             problems.extend(found)
     return shots, list(dict.fromkeys(problems))
 
 
-def _expand_one(board: Storyboard, sdef: ShotDef, variant: Variant, renderer: Renderer
-                ) -> tuple[ExpandedShot, list[Problem]]:
+_FAILED = object()  # a template that did not render (its problem is reported)
+
+
+def render_model(board: Storyboard, variant: Variant, renderer: Renderer
+                 ) -> tuple[Any, list[Problem]]:
+    """The storyboard's `model` for one variant (templated like every string)."""
+    if board.model is None:
+        return None, []
+    errors: list[Issue] = []
+    context = {**board.vars, **dict(variant)}
+    model = render_value(renderer, board.model, context, ("model",), errors)
+    problems = [board.doc.problem(p, f"model: {m}", hint=h) for p, m, h in errors]
+    return (_FAILED if problems else model), problems
+
+
+def _expand_one(board: Storyboard, sdef: ShotDef, variant: Variant, renderer: Renderer,
+                model: Any) -> tuple[ExpandedShot, list[Problem]]:
     merged: dict[str, Any] = {}
     for layer in (*sdef.defaults, sdef.layer):
         merged = deep_merge(merged, layer.fields)
     context = {**board.vars, **dict(variant), "shot": {"id": sdef.id}}
     errors: list[Issue] = []
     rendered = render_value(renderer, merged, context, (), errors)
-    glue = {k: rendered.pop(k) for k in GLUE if k in rendered}
-    shot = ExpandedShot(sdef.id, shot_key(sdef.id, variant), variant, rendered, glue, sdef)
+    failed = {path[0] for path, _, _ in errors if path and path[0] in GLUE}
+    glue = {k: rendered.pop(k) for k in GLUE if k in rendered and k not in failed}
+    for key in failed:
+        rendered.pop(key, None)
+    if model is _FAILED and "model" not in merged and "model" not in dict(variant):
+        failed.add("model")  # the storyboard's model is this shot's, and it did not render
+    shot = ExpandedShot(sdef.id, shot_key(sdef.id, variant), variant, rendered, glue, sdef,
+                        frozenset(failed), None if model is _FAILED else model)
     problems = [_located(shot, path, message, hint) for path, message, hint in errors]
     return shot, problems
 
