@@ -202,6 +202,17 @@ def test_a_refused_shot_is_reported_with_the_servers_reason(tmp_path: Path) -> N
     assert data["films"][0]["path"] is None
 
 
+def test_a_film_in_a_folder_that_does_not_exist_yet_is_written_there(tmp_path: Path) -> None:
+    story = tmp_path / "story.yaml"
+    story.write_text("version: 1\nmodel: pixverse:1@3\ndefaults: {resolution: 360p}\n"
+                     "shots:\n  a: {positivePrompt: a hill at dawn, seed: 3}\n"
+                     "film: {file: renders/today/hill.mp4}\n")
+    code, data, err = run(story)
+    assert code == 0, err
+    assert Path(data["films"][0]["path"]) == tmp_path / "renders" / "today" / "hill.mp4"
+    assert probe_video(tmp_path / "renders" / "today" / "hill.mp4").frames == 120
+
+
 def test_an_invalid_storyboard_spends_nothing(tmp_path: Path) -> None:
     story = tmp_path / "story.yaml"
     story.write_text(STORY.replace("seed: 13", "seed: -13"))

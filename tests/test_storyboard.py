@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from pipeline.language.compile import Compiled, compile_storyboard
 from pipeline.language.load import parse_document
 from pipeline.language.plan import Plan, PlannedShot
 from pipeline.language.templates import Renderer, deep_merge
+from pipeline.store import Lock, LockEntry
 
 WriteBoard = Callable[..., Path]
 HEAD = "version: 1\nmodel: pixverse:1@3\n"
@@ -34,6 +35,7 @@ class Locked:
     identity: str = ""
     seed: int | None = None
     pick: int = 1
+    spots: Mapping[str, Any] = field(default_factory=dict)
 
 
 def compiled(path: Path, **kwargs: Any) -> Compiled:
@@ -270,7 +272,7 @@ def test_the_sandbox_refuses_attribute_access_with_a_clear_error(write_board: Wr
 
 @pytest.mark.parametrize("template", [
     "{{ cycler.__init__.__globals__ }} dusk",
-    "{{ lipsum.__globals__ }}",
+    "{{ joiner.__init__.__globals__ }}",
 ])
 def test_the_sandbox_refuses_reaching_for_globals(write_board: WriteBoard, template: str) -> None:
     path = write_board(HEAD + f"shots:\n  a:\n    positivePrompt: \"{template}\"\n")
@@ -427,9 +429,20 @@ def test_an_include_inside_the_folder_is_read(write_board: WriteBoard) -> None:
     assert [s.key for s in planned(path).shots] == ["b"]
 
 
+def png(width: int = 320, height: int = 320, colour: int = 90) -> bytes:
+    """A real PNG, of a size the model takes."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (width, height), (colour, 60, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def test_a_local_image_outside_the_folder_is_refused_unless_allowed(
         write_board: WriteBoard, tmp_path: Path) -> None:
-    (tmp_path / "keeper.png").write_bytes(b"not really a png")
+    (tmp_path / "keeper.png").write_bytes(png())
     path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n    inputs:\n"
                        "      frameImages: [../keeper.png]\n", "story/board.yaml")
     problem = only_problem(path)
@@ -439,16 +452,16 @@ def test_a_local_image_outside_the_folder_is_refused_unless_allowed(
     request = planned(path, allow_outside=True).shots[0].request
     assert request["inputs"]["frameImages"] == [{
         "source": "file", "path": "../keeper.png",
-        "sha256": hashlib.sha256(b"not really a png").hexdigest()}]
+        "sha256": hashlib.sha256(png()).hexdigest()}]
 
 
 def test_a_local_image_change_changes_the_identity(write_board: WriteBoard,
                                                    tmp_path: Path) -> None:
     path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n    seed: 1\n"
                        "    inputs:\n      frameImages: [keeper.png]\n")
-    (tmp_path / "keeper.png").write_bytes(b"one")
+    (tmp_path / "keeper.png").write_bytes(png(colour=1))
     before = planned(path).shots[0].identity
-    (tmp_path / "keeper.png").write_bytes(b"two")
+    (tmp_path / "keeper.png").write_bytes(png(colour=2))
     assert planned(path).shots[0].identity != before
 
 
@@ -598,3 +611,263 @@ shots:
     assert result.plan.layers == (("a", "d"), ("e", "b"), ("c",))
     assert result.plan.critical_path == ("a", "b", "c")
     assert result.graph.remaining == {"a": 3, "b": 2, "c": 1, "d": 2, "e": 1}
+
+
+# Load: no file can exhaust the machine
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_that_passes_the_budget() -> None:
+    from pipeline.language.load import ALIAS_BUDGET
+
+    rows = ['  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    rows += [f"  {c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    text = HEAD + "vars:\n" + "\n".join(rows) + "\n"
+    with pytest.raises(StoryboardError) as caught:
+        parse_document(text, "b.yaml")
+    (problem,) = caught.value.problems
+    assert problem.message == f"YAML aliases here expand to more than {ALIAS_BUDGET:,} values"
+    # the aliases of b to d expand to 8,289 values, each of e's to 7,381 more: its sixth
+    # alias passes 50,000
+    assert problem.location == Location("b.yaml", 8, 30)
+    assert problem.source_line == rows[4]
+
+
+def test_aliases_and_merge_keys_within_the_budget_still_work() -> None:
+    text = HEAD + "vars:\n  base: &b {a: 1, b: [1, 2]}\n  copy: *b\n  more: {<<: *b, c: 3}\n"
+    data = parse_document(text, "b.yaml").data["vars"]
+    assert data["copy"] == {"a": 1, "b": [1, 2]}
+    assert data["more"] == {"a": 1, "b": [1, 2], "c": 3}
+
+
+def test_a_value_that_contains_itself_is_one_problem() -> None:
+    with pytest.raises(StoryboardError) as caught:
+        parse_document(HEAD + "vars:\n  a: &x {b: [*x]}\n", "b.yaml")
+    (problem,) = caught.value.problems
+    assert problem.message == "this anchor contains an alias of itself"
+    assert problem.location == Location("b.yaml", 4, 6)
+
+
+def test_deep_nesting_is_a_problem_not_a_recursion_error() -> None:
+    with pytest.raises(StoryboardError) as caught:
+        parse_document(HEAD + "vars:\n  x: " + "[" * 900 + "]" * 900 + "\n", "b.yaml")
+    (problem,) = caught.value.problems
+    assert problem.message == "values nest more than 50 deep"
+    assert problem.location == Location("b.yaml", 4, 54)
+
+
+def test_a_file_that_is_not_utf8_is_refused_at_the_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "b.yaml"
+    path.write_bytes(HEAD.encode() + b"shots:\n  a:\n    positivePrompt: caf\xe9 au lait\n")
+    problem = only_problem(path)
+    assert problem.message == "not UTF-8 text: byte 0xe9 cannot be read"
+    assert problem.location == Location("b.yaml", 5, 24)
+    assert problem.source_line == "    positivePrompt: caf\ufffd au lait"
+
+
+def test_control_characters_are_refused_and_never_printed(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + 'shots:\n  a:\n    positivePrompt: "é\x1b]0;owned\x07"\n')
+    problem = only_problem(path)
+    assert problem.message == "character U+001B is not allowed in YAML"
+    assert problem.location == Location("board.yaml", 5, 23)
+    assert problem.render().splitlines()[1] == '        positivePrompt: "é␛]0;owned␇"'
+
+
+# Say every problem at once, and say it right
+
+
+def test_a_templated_model_is_rendered_for_each_variant(write_board: WriteBoard) -> None:
+    path = write_board("""\
+        version: 1
+        model: "{{ engines[look] }}"
+        vars: {engines: {plain: "pixverse:1@3", bold: "pixverse:1@3"}}
+        variants: {look: [plain, bold]}
+        shots:
+          a: {positivePrompt: "a {{ look }} lighthouse"}
+        """)
+    assert {s.model for s in planned(path).shots} == {"pixverse:1@3"}
+
+
+def test_a_templated_model_that_fails_is_one_problem_not_one_per_shot(
+        write_board: WriteBoard) -> None:
+    path = write_board('version: 1\nmodel: "{{ nope }}"\nshots:\n'
+                       "  a: {positivePrompt: dusk sky}\n  b: {positivePrompt: dawn sky}\n")
+    problem = only_problem(path)
+    assert problem.message == "model: template error: 'nope' is undefined"
+    assert problem.location == Location("board.yaml", 2, 8)
+
+
+def test_a_from_whose_template_fails_is_reported_once(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + 'shots:\n  a: {positivePrompt: dusk sky}\n'
+                       '  b: {from: "{{ nope }}", positivePrompt: dawn sky}\n')
+    assert only_problem(path).message == "shots.b.from: template error: 'nope' is undefined"
+
+
+@pytest.mark.parametrize("mistake, also", [
+    ("    pick: 0\n", "shots.b.pick: 0 must be at least 1"),
+    ("    from: {frame: 3}\n", "shots.b.from: from is a shot id or {shot: <id>"),
+    ("    inputs: [a.png]\n", "shots.b.inputs: inputs is a mapping"),
+])
+def test_a_schema_problem_in_one_shot_does_not_hide_another_shots_problems(
+        write_board: WriteBoard, mistake: str, also: str) -> None:
+    path = write_board("version: 2\nmodel: pixverse:1@3\nshots:\n"
+                       "  a: {positivePrompt: dusk sky, duration: 6}\n"
+                       "  b:\n    positivePrompt: dawn sky\n" + mistake +
+                       "film: {shots: [a, c], transition: {type: wipe}}\n")
+    messages = [p.message for p in problems_of(path)]
+    assert messages[0] == "version: must be 1, not 2"
+    assert "shots.a.duration: 6 is not one of 5, 8" in messages
+    assert any(m.startswith(also) for m in messages), messages
+    assert "film.shots: unknown shot 'c'" in messages
+    assert any(m.startswith("film.transition:") for m in messages)
+
+
+def test_a_problem_seen_again_by_a_later_stage_is_said_once(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n"
+                       "    taskUUID: not-a-uuid\n")
+    assert only_problem(path).message.startswith("shots.a.taskUUID: taskUUID is assigned")
+
+
+def test_a_broken_structure_still_stops_at_the_schema(write_board: WriteBoard) -> None:
+    path = write_board("version: 2\nmodel: pixverse:1@3\nshots: [a, b]\n")
+    assert [p.message for p in problems_of(path)] == [
+        "version: must be 1, not 2", "shots: ['a', 'b'] is not of type 'object'"]
+
+
+def test_only_the_first_unknown_shots_get_a_hint() -> None:
+    from pipeline.language.graph import HINTS
+
+    shots = "".join(f"  shot-{i}:\n    positivePrompt: dusk number {i}\n    from: shot-{i}x\n"
+                    for i in range(HINTS + 10))
+    with pytest.raises(StoryboardError) as caught:
+        parse_and_compile(HEAD + "shots:\n" + shots)
+    assert [p.hint for p in caught.value.problems] == [
+        f"did you mean 'shot-{i}'?" for i in range(HINTS)] + [None] * 10
+
+
+def parse_and_compile(text: str) -> Compiled:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "board.yaml"
+        path.write_text(text, encoding="utf-8")
+        return compiled(path)
+
+
+def test_a_variant_matrix_too_large_to_expand_is_refused_before_it_is_built(
+        write_board: WriteBoard) -> None:
+    values = ", ".join(str(i) for i in range(1000))
+    path = write_board(HEAD + f"variants:\n  a: [{values}]\n  b: [{values}]\n"
+                       "shots:\n  s: {positivePrompt: dusk sky}\n")
+    problem = only_problem(path)
+    assert problem.message == ("1,000,000 variant combinations of 1 shots make 1,000,000 "
+                               "shots; a storyboard makes at most 100,000")
+
+
+# Pay nothing for what could be known before the run
+
+
+def test_a_frame_of_a_longer_clip_is_in_range(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a: {positivePrompt: dusk sky, duration: 8}\n"
+                       "  b: {from: {shot: a, frame: 191}, positivePrompt: dawn sky}\n"
+                       "  c: {from: {shot: a, frame: -192}, positivePrompt: noon sky}\n")
+    assert [s.needs for s in planned(path).shots] == [(), ("a",), ("a",)]
+    path = write_board(HEAD + "shots:\n  a: {positivePrompt: dusk sky, duration: 8}\n"
+                       "  b: {from: {shot: a, frame: 192}, positivePrompt: dawn sky}\n")
+    problem = only_problem(path)
+    assert problem.message == ("shots.b: frame 192 is not in shot 'a': its clip has 192 frames "
+                               "(8 s at 24 fps)")
+    assert problem.location == Location("board.yaml", 5, 30)
+
+
+def test_a_crossfade_that_fits_every_clip_is_planned(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a: {positivePrompt: dusk sky}\n"
+                       "  b: {positivePrompt: dawn sky}\n  c: {positivePrompt: noon sky}\n"
+                       "film: {transition: {type: crossfade, seconds: 2.5}}\n")
+    assert planned(path).films[0].seconds == 2.5
+    path.write_text(path.read_text().replace("2.5", "2.6"))
+    problem = only_problem(path)
+    assert problem.message == ("film.transition: a crossfade of 2.6 s is 62 frames at 24 fps; "
+                               "shot 'b' keeps 120 frames in the film and fades in and out "
+                               "over 124")
+    assert problem.hint == "use at most 2.5 s, or longer shots"
+
+
+def test_a_film_may_go_into_a_subfolder_that_does_not_exist_yet(
+        write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a: {positivePrompt: dusk sky}\n"
+                       "film: {file: renders/dusk/film.mp4}\n")
+    assert planned(path).films[0].file == "renders/dusk/film.mp4"
+
+
+def test_a_film_through_a_link_that_leaves_the_folder_is_refused(
+        write_board: WriteBoard, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "story").mkdir()
+    (tmp_path / "story" / "out").symlink_to(tmp_path / "elsewhere")
+    path = write_board(HEAD + "shots:\n  a: {positivePrompt: dusk sky}\n"
+                       "film: {file: out/film.mp4}\n", "story/board.yaml")
+    assert only_problem(path).message == ("film.file: 'out/film.mp4' is outside the "
+                                          "storyboard's folder")
+
+
+def test_an_image_larger_than_the_model_takes_in_bytes_is_refused(
+        write_board: WriteBoard, tmp_path: Path) -> None:
+    spec = json.loads((schemas_dir() / "models" / "pixverse-1-3.json").read_text())
+    spec["x-storyreel"]["images"]["maxBytes"] = 500
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "pixverse-1-3.json").write_text(json.dumps(spec))
+    catalog = load_catalog.__wrapped__(tmp_path)  # type: ignore[attr-defined]
+    image = png(320, 320) + b"\0" * 600
+    (tmp_path / "noise.png").write_bytes(image)
+    path = write_board(HEAD + "shots:\n  a:\n    positivePrompt: dusk sky\n"
+                       "    inputs: {frameImages: [noise.png]}\n")
+    problem = only_problem(path, catalog=catalog)
+    assert problem.message == (f"shots.a: image file 'noise.png' is {len(image):,} bytes; "
+                               "pixverse:1@3 takes at most 500")
+    assert problem.location == Location("board.yaml", 6, 28)
+
+
+def test_the_models_image_limits_are_read_from_its_file() -> None:
+    limits = load_catalog().get("pixverse:1@3").images
+    assert limits is not None
+    assert (limits.min_side, limits.max_side, limits.max_bytes, limits.formats) == (
+        300, 4000, 20 * 2**20, ("JPEG", "PNG", "WEBP"))
+
+
+def test_a_lock_seed_outside_the_models_range_is_refused_at_the_locks_line(
+        write_board: WriteBoard, tmp_path: Path) -> None:
+    from pipeline.store import read_lock, render_lock
+
+    path = write_board(HEAD + "shots:\n  a: {positivePrompt: dusk sky}\n")
+    entry = LockEntry("0" * 64, 2**31, "t", ("v",), 0.1, 1, "0" * 64)
+    lock_file = tmp_path / "board.lock"
+    lock_file.write_text(render_lock(Lock().with_entry("a", entry)))
+    problem = only_problem(path, lock=read_lock(lock_file).shots)
+    assert problem.message == ("lock: a: seed 2147483648 is not one pixverse:1@3 takes "
+                               "(0 to 2147483647)")
+    assert problem.location is not None and problem.location.file == str(lock_file)
+    assert problem.source_line == "    seed: 2147483648"
+    assert planned(path, lock={"a": Locked(seed=2**31 - 1)}).shots[0].seed == 2**31 - 1
+
+
+def test_validate_reads_the_lock_next_to_the_storyboard(write_board: WriteBoard,
+                                                        tmp_path: Path) -> None:
+    path = write_board(HEAD + "shots:\n  a: {positivePrompt: dusk sky}\n")
+    (tmp_path / "board.lock").write_text("version: 1\nshots:\n  a: {seed: -1}\n")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "board.lock:3:6: shot 'a': missing field 'video_uuids'" in result.stderr
+
+
+def test_a_crossfade_counts_the_frames_a_trimmed_clip_keeps(write_board: WriteBoard) -> None:
+    path = write_board(HEAD + "shots:\n  a: {positivePrompt: dusk sky}\n"
+                       "  b: {positivePrompt: dawn sky}\n  c: {positivePrompt: noon sky}\n"
+                       "film:\n  shots: [a, {shot: b, in: 3}, c]\n"
+                       "  transition: {type: crossfade, seconds: 1}\n")
+    assert planned(path).films[0].seconds == 1
+    path.write_text(path.read_text().replace("seconds: 1}", "seconds: 1.5}"))
+    problem = only_problem(path)
+    assert problem.message == ("film.transition: a crossfade of 1.5 s is 36 frames at 24 fps; "
+                               "shot 'b' keeps 48 frames in the film and fades in and out "
+                               "over 72")
+    assert problem.hint == "use at most 1 s, or longer shots"

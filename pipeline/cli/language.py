@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -18,7 +20,8 @@ from .common import compile_file, reports_errors
               help="Allow local image files outside the storyboard's folder.")
 @reports_errors
 def validate(files: tuple[str, ...], allow_outside: bool) -> None:
-    """Check storyboards: YAML, schema, templates, graph and every request.
+    """Check storyboards: YAML, schema, templates, graph, every request, and the lock file
+    next to each (its seeds must suit the shots' models).
 
     Prints one line per valid file; otherwise every problem, sorted by line, as
     file:line:col, and exits 2.
@@ -28,7 +31,7 @@ def validate(files: tuple[str, ...], allow_outside: bool) -> None:
     failed: list[StoryboardError] = []
     for file in files:
         try:
-            compiled = compile_file(file, allow_outside, with_state=False)
+            compiled = _validate_one(file, allow_outside)
         except StoryboardError as exc:
             failed.append(exc)
             continue
@@ -40,6 +43,29 @@ def validate(files: tuple[str, ...], allow_outside: bool) -> None:
                    f"estimated ${plan.estimated_cost_all:.3f}")
     if failed:
         raise StoryboardError([p for exc in failed for p in exc.problems])
+
+
+def _validate_one(file: str, allow_outside: bool) -> Any:
+    """Compile against the lock file (read, never written), not the cache: a lock that
+    cannot be read is reported with the storyboard's own problems."""
+    from ..errors import StoryboardError
+    from ..language.compile import compile_storyboard
+    from ..store import lock_path_for, read_lock
+
+    path = Path(file)
+    lock_problems = []
+    try:
+        lock = read_lock(lock_path_for(path)).shots
+    except StoryboardError as exc:
+        lock, lock_problems = {}, exc.problems
+    try:
+        compiled = compile_storyboard(path, display=file, lock=lock,
+                                      allow_outside=allow_outside)
+    except StoryboardError as exc:
+        raise StoryboardError(lock_problems + exc.problems) from None
+    if lock_problems:
+        raise StoryboardError(lock_problems)
+    return compiled
 
 
 @click.command()

@@ -1,9 +1,11 @@
 """Compile: a storyboard path -> a validated `Plan`, every stage's problems reported at once.
 
-This is the one place that strings the pure stages together (load -> schema -> model ->
-templates -> graph -> plan -> film -> finishing) and does the little file reading they need
-(local images are hashed here, soundtrack files probed and hashed by `finishing`; both are
-refused outside the storyboard's folder unless allowed).
+This is the one place that strings the stages together (load -> schema -> model ->
+templates -> graph -> plan -> film -> finishing) and has the few files they need read
+(`files`: local images, and where films go; `finishing`: soundtrack files; both refused
+outside the storyboard's folder unless allowed). A stage runs on whatever the stages before
+it found valid, so one pass reports every problem it can; a later problem at the very place
+of an earlier one is the same mistake seen again and is left out.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from typing import Any
 
 from ..errors import Problem, StoryboardError
 from ..media.formats import EXTENSIONS
-from ..store import sha256_file
-from .catalog import Catalog, closest_hint, load_catalog
+from .catalog import Catalog, load_catalog
+from .files import film_file_problems, read_local_images
 from .films import FilmPlan, entry_id, film_plans
 from .finishing import AudioFile, finish_plan, read_audio_files
-from .graph import ShotGraph, build_graph
-from .model import Storyboard, read_storyboard
-from .plan import ImageKind, LockFacts, Plan, PlanInputs, classify_image, make_plan
+from .graph import HINTS, ShotGraph, build_graph
+from .model import Storyboard, load_storyboard
+from .plan import ClipLengths, LockFacts, Plan, PlanInputs, make_plan
 from .templates import (
     ExpandedShot,
     Renderer,
@@ -32,6 +34,7 @@ from .templates import (
     render_film_strings,
     shot_key,
 )
+from .violations import closest_hint
 
 
 @dataclass(frozen=True)
@@ -53,30 +56,34 @@ def compile_storyboard(
 ) -> Compiled:
     """Everything `validate`, `plan` and `run` need; raises StoryboardError on any problem.
     `best_frame` says which frame `frame: best` chose in a shot identity's take, once made."""
-    board = read_storyboard(path, display=display)
+    board, early = load_storyboard(path, display=display)
     catalog = catalog or load_catalog()
     renderer = Renderer()
     variants, problems = iter_variants(board)
     if board.variants and not variants:
-        raise StoryboardError(problems)  # nothing to render; later stages would only echo it
+        raise StoryboardError(early + problems)  # nothing to render; later stages would echo
     variants = variants or [()]
     shots, found = expand_shots(board, variants, renderer)
     problems += found
-    graph, found = build_graph(shots)
-    problems += found
-    hashes, found = hash_local_images(board, shots, allow_outside)
-    problems += found
     films, found = _films(board, variants, shots, renderer)
     problems += found + _variant_models(board, catalog)
+    if renderer.budget.spent:  # the rest would only trip over what was left unrendered
+        raise StoryboardError(early + problems)
+    graph, found = build_graph(shots)
+    problems += found
+    files, found = read_local_images(board, shots, allow_outside)
+    problems += found + film_file_problems(board, films)
     audio, found = read_audio_files(board.doc, board.folder, films, allow_outside)
     problems += found
     planned: list[Any] = []
     if graph.layers:
         inputs = PlanInputs(catalog, board.model, lock or {}, is_cached or (lambda i: False),
-                            hashes, board.continuity.get("color") == "match",
+                            files, ClipLengths(graph.shots, catalog, board.model),
+                            board.continuity.get("color") == "match",
                             best_frame or (lambda identity, pick: None))
         planned, found = make_plan(board.name, graph, inputs)
         problems += found
+    problems = early + _new(problems, early)
     plans: list[FilmPlan] = []
     if not any(not p.warning for p in problems):
         plans, found = _film_plans(board, variants, films, planned, catalog)
@@ -92,47 +99,6 @@ def compile_storyboard(
     return Compiled(board, graph, plan)
 
 
-def hash_local_images(board: Storyboard, shots: Sequence[ExpandedShot], allow_outside: bool
-                      ) -> tuple[dict[str, str], list[Problem]]:
-    """sha256 of every local image file the shots name, read once each."""
-    hashes: dict[str, str] = {}
-    problems: list[Problem] = []
-    for shot in shots:
-        for path, value in _image_values(shot):
-            if classify_image(value) is not ImageKind.FILE or value in hashes:
-                continue
-            found = _hash_file(board.folder, value, allow_outside)
-            if isinstance(found, str):
-                hashes[value] = found
-            else:
-                layer = shot.locate(path)
-                problems.append(layer.doc.problem(layer.path + path,
-                                                  f"shots.{shot.id}: {found[0]}", hint=found[1]))
-    return hashes, list(dict.fromkeys(problems))
-
-
-def _image_values(shot: ExpandedShot) -> list[tuple[tuple[str | int, ...], Any]]:
-    images = (shot.fields.get("inputs") or {}).get("frameImages")
-    out: list[tuple[tuple[str | int, ...], Any]] = []
-    for i, item in enumerate(images if isinstance(images, list) else []):
-        if isinstance(item, Mapping) and "image" in item:
-            out.append((("inputs", "frameImages", i, "image"), item["image"]))
-        else:
-            out.append((("inputs", "frameImages", i), item))
-    return out
-
-
-def _hash_file(folder: Path, name: str, allow_outside: bool) -> str | tuple[str, str | None]:
-    target = (folder / name).resolve()
-    if not allow_outside and not target.is_relative_to(folder):
-        return (f"image file {name!r} is outside the storyboard's folder",
-                "copy it next to the storyboard, or pass --allow-outside to read it")
-    if not target.is_file():
-        return (f"image file not found: {name}",
-                "a local path is relative to the storyboard; URLs start with http(s)://")
-    return sha256_file(target)
-
-
 def _films(board: Storyboard, variants: Sequence[Variant], shots: Sequence[ExpandedShot],
            renderer: Renderer) -> tuple[list[dict[str, Any]], list[Problem]]:
     films, problems = [], []
@@ -142,10 +108,11 @@ def _films(board: Storyboard, variants: Sequence[Variant], shots: Sequence[Expan
         problems += found
         for i, entry in enumerate(film.get("shots") or []):
             sid = entry_id(entry)
-            if sid not in ids:
+            if sid not in ids:  # a hint is a pass over every id: the first few get one
                 where = ("film", "shots", i) + (("shot",) if isinstance(entry, Mapping) else ())
+                hint = closest_hint(sid, ids) if len(problems) < HINTS else None
                 problems.append(board.doc.problem(where, f"film.shots: unknown shot {sid!r}",
-                                                  hint=closest_hint(sid, ids)))
+                                                  hint=hint))
         file = film.get("file")
         if file is not None and Path(str(file)).suffix.lower().lstrip(".") not in EXTENSIONS.values():
             problems.append(board.doc.problem(("film", "file"), f"film.file: {file!r} must end "
@@ -197,3 +164,17 @@ def _finished(board: Storyboard, films: list[dict[str, Any]], plans: list[FilmPl
         problems += found
         out.append(replace(plan, finish=finish))
     return out, list(dict.fromkeys(problems))
+
+
+def _new(later: list[Problem], early: list[Problem]) -> list[Problem]:
+    """The later problems that are not an earlier one seen again: at the same place, or on
+    the same line about the same field (one at its key, the other at its value)."""
+    places = {p.location for p in early if p.location is not None}
+    fields = {(p.location.file, p.location.line, _label(p)) for p in early if p.location}
+    return [p for p in dict.fromkeys(later) if p.location not in places and not (
+        p.location and (p.location.file, p.location.line, _label(p)) in fields)]
+
+
+def _label(problem: Problem) -> str:
+    """What a message is about: 'shots.a.seed' of 'shots.a.seed: -5 must be at least 0'."""
+    return problem.message.split(": ", 1)[0]

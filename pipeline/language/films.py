@@ -14,14 +14,18 @@ the other neighbours.
 
 Trims are checked here, each clip's frame count taken as its duration times its model's
 frame rate: a trim that cuts a handover frame out of the film, reaches past its clip, or
-keeps nothing is a problem at the film entry. Pure.
+keeps nothing is a problem at the film entry. So is a crossfade longer than the clips it
+joins can hold, by the stitcher's rule: each clip, as the film keeps it, holds its fade in
+and its fade out, counted in frames at the film's frame rate. Pure.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
@@ -157,7 +161,10 @@ def film_plans(doc: Document, variants: Sequence[Variant], films: Sequence[Mappi
         seams, warnings = _seams(doc, keys, written is not None, links, clips,
                                  Seam(SeamKind(kind), seconds))
         entries = _entries(keys, written, seams)
-        problems += warnings + _check(doc, entries, seams, clips, written is not None)
+        found = _check(doc, entries, seams, clips, written is not None)
+        fps = film.get("fps") or Counter(clips[key].fps for key in keys).most_common(1)[0][0]
+        found = found or _fades(doc, transition, entries, seams, clips, fps)
+        problems += warnings + found
         size = film.get("size")
         out.append(FilmPlan(dict(variant), tuple(keys), kind, seconds, film["file"],
                             _size(size) if size else None, film.get("fps"), tuple(entries),
@@ -285,6 +292,48 @@ def _check_entry(doc: Document, where: Path_, i: int, entry: FilmEntry, clip: _C
         found.append(doc.problem(where, f"{label}: the film keeps no frame of {clip.id}",
                                  hint=_empty_hint(entry, handover)))
     return found
+
+
+def _span(entry: FilmEntry, clip: _Clip) -> tuple[int, int]:
+    """The frames of its clip the film keeps of an entry: [start, stop), the most it can."""
+    start = clip.mark(entry.start, latest=False)
+    stop = clip.frames if entry.stop is None else clip.mark(entry.stop, latest=True)
+    if entry.trim_in is not None:
+        start = max(start, round(entry.trim_in * clip.fps))
+    if entry.trim_out is not None:
+        last = round(entry.trim_out * clip.fps)
+        stop = min(stop, last + clip.frames if last < 0 else last)
+    return start, stop
+
+
+def _fades(doc: Document, transition: Any, entries: Sequence[FilmEntry], seams: Sequence[Seam],
+           clips: Mapping[str, _Clip], fps: float) -> list[Problem]:
+    """A crossfade each clip can hold: the stitcher needs its fade in and its fade out (at
+    the film's frame rate) within the frames the film keeps of it."""
+    fades = [round(Fraction(seam.seconds) * Fraction(fps)) if seam.kind is SeamKind.CROSSFADE
+             and seam.seconds > 0 else 0 for seam in seams]
+    room: list[int] = []
+    short: tuple[_Clip, int, list[int]] | None = None
+    for i, entry in enumerate(entries):
+        clip = clips[entry.key]
+        start, stop = _span(entry, clip)
+        kept = round((stop - start) * Fraction(fps) / clip.fps)
+        sides = [f for f in (fades[i - 1] if i else 0, fades[i] if i < len(fades) else 0) if f]
+        room += [kept // len(sides)] if sides else []
+        if short is None and kept < max(sum(sides), 1):
+            short = (clip, kept, sides)
+    if short is None:
+        return []
+    clip, kept, sides = short
+    seconds = max(s.seconds for s in seams if s.kind is SeamKind.CROSSFADE)
+    where: Path_ = ("film", "transition") + (("seconds",) if isinstance(transition, Mapping)
+                                             and "seconds" in transition else ())
+    how = "fades in and out" if len(sides) == 2 else "fades"
+    return [doc.problem(where, f"film.transition: a crossfade of {seconds:g} s is "
+                        f"{max(fades)} frames at {fps:g} fps; shot {clip.id!r} keeps {kept} "
+                        f"frames in the film and {how} over {sum(sides)}",
+                        hint=f"use at most {float(Fraction(min(room), Fraction(fps))):g} s, "
+                             "or longer shots")]
 
 
 def _cuts_handover(doc: Document, where: Path_, label: str, entry: FilmEntry, clip: _Clip,

@@ -1,8 +1,9 @@
 """Model stage: validated Documents -> `Storyboard` (frozen dataclasses).
 
-Reads nothing itself: included scene files are loaded by `read_storyboard`, which is the one
+Reads nothing itself: included scene files are loaded by `load_storyboard`, which is the one
 entry point that touches the file system (load + schema + model for the main file and its
-includes), and refuses includes that leave the storyboard's folder.
+includes), and refuses includes that leave the storyboard's folder or repeat one. Values the
+schema refuses are set aside (`schema.set_aside`) so that the later stages still run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from ..errors import Problem, StoryboardError
 from .load import Document, Path_, load_document
-from .schema import check_document
+from .schema import set_aside
 
 
 @dataclass(frozen=True)
@@ -72,44 +73,64 @@ class Storyboard:
 
 def read_storyboard(path: Path, *, display: str | None = None) -> Storyboard:
     """Load, schema-check and model a storyboard and its included scenes."""
-    doc = load_document(path, display)
-    problems = check_document(doc)
-    if problems:
-        raise StoryboardError(problems)
-    folder = path.resolve().parent
-    includes, problems = _load_includes(doc, path.parent, folder)
-    if problems:
-        raise StoryboardError(problems)
-    board, problems = build_storyboard(doc, path, includes)
+    board, problems = load_storyboard(path, display=display)
     if problems:
         raise StoryboardError(problems)
     return board
 
 
+def load_storyboard(path: Path, *, display: str | None = None
+                    ) -> tuple[Storyboard, list[Problem]]:
+    """The storyboard made of what is valid, and the problems of the rest. Raises
+    StoryboardError when there is nothing sound to go on (YAML or structure)."""
+    doc = load_document(path, display)
+    problems = set_aside(doc)
+    folder = path.resolve().parent
+    try:
+        includes, found = _load_includes(doc, path.parent, folder)
+    except StoryboardError as exc:
+        raise StoryboardError(problems + exc.problems) from None
+    board, found_in_board = build_storyboard(doc, path, includes)
+    return board, problems + found + found_in_board
+
+
 def _load_includes(doc: Document, base: Path, folder: Path
                    ) -> tuple[dict[int, Document], list[Problem]]:
+    """Each included scene file, loaded and checked; raises StoryboardError when one cannot
+    be read or its structure is wrong (its shots would be missing from the graph)."""
     includes: dict[int, Document] = {}
+    fatal: list[Problem] = []
     problems: list[Problem] = []
+    seen: dict[Path, int] = {}
     for i, scene in enumerate(doc.data.get("scenes") or []):
         if "include" not in scene:
             continue
         where = ("scenes", i, "include")
         target = (base / scene["include"])
         if not target.resolve().is_relative_to(folder):
-            problems.append(doc.problem(where, f"include {scene['include']!r} is outside the "
-                                        "storyboard's folder", hint="move the file next to "
-                                        "the storyboard or into a subfolder"))
+            fatal.append(doc.problem(where, f"include {scene['include']!r} is outside the "
+                                     "storyboard's folder", hint="move the file next to "
+                                     "the storyboard or into a subfolder"))
             continue
         if not target.is_file():
-            problems.append(doc.problem(where, f"included file not found: {scene['include']}"))
+            fatal.append(doc.problem(where, f"included file not found: {scene['include']}"))
+            continue
+        first = seen.setdefault(target.resolve(), i)
+        if first != i:
+            line = doc.where(("scenes", first, "include")).line
+            fatal.append(doc.problem(where, f"{scene['include']!r} is already included on line "
+                                     f"{line}", hint="a scene file is included once: its "
+                                     "shot ids are unique in the storyboard"))
             continue
         try:
             inc = load_document(target, _display(target, doc.file, scene["include"]))
+            problems.extend(set_aside(inc, ref="#/$defs/include"))
         except StoryboardError as exc:
-            problems.extend(exc.problems)
+            fatal.extend(exc.problems)
             continue
-        problems.extend(check_document(inc, ref="#/$defs/include"))
         includes[i] = inc
+    if fatal:
+        raise StoryboardError(problems + fatal)
     return includes, problems
 
 

@@ -1,7 +1,7 @@
 """Plan stage: graph + lock + cache -> `Plan`: each shot's exact request, identity, cost and
 why it runs.
 
-Pure: the lock, the cache lookup and the content hashes of local images are arguments.
+Pure: the lock, the cache lookup and what was read of local images are arguments.
 A shot's identity is the sha256 of its canonical resolved request with every image replaced
 by its content: a local file by its sha256, another shot's frame by that shot's identity,
 the take picked and the frame index. Changing a prompt changes that shot's identity and,
@@ -12,25 +12,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
 from ..errors import Problem
-from .catalog import Catalog, ModelSpec, closest_hint
+from ..store import Spot
+from .catalog import Catalog, ModelSpec
 from .continuity import holds_colour
 from .films import FilmPlan
 from .framing import check_frames
-from .graph import ShotGraph, parse_ref
+from .graph import ShotGraph
+from .images import (
+    ClipLength,
+    ImageResolver,
+    LocalImage,
+    image_identity,
+    source_keys,
+    with_placeholders,
+)
 from .load import Path_
 from .schema import check_request_fields
-from .templates import ExpandedShot, shot_key
+from .templates import ExpandedShot
+from .violations import closest_hint
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+={0,2}$")
-PLACEHOLDER_UUID = "00000000-0000-4000-8000-000000000000"
 SEED_RANGE = 2**31
 
 
@@ -43,32 +49,8 @@ class Reason(StrEnum):
     CACHED = "cached"
 
 
-class ImageKind(StrEnum):
-    URL = "url"
-    UUID = "uuid"
-    DATA_URI = "data-uri"
-    BASE64 = "base64"
-    FILE = "file"
-    SHOT = "shot"
-
-
-def classify_image(value: Any) -> ImageKind:
-    if parse_ref(value) is not None:
-        return ImageKind.SHOT
-    text = str(value)
-    if text.startswith(("http://", "https://")):
-        return ImageKind.URL
-    if text.startswith("data:"):
-        return ImageKind.DATA_URI
-    if _UUID.match(text):
-        return ImageKind.UUID
-    if len(text) >= 200 and _BASE64.match(text):
-        return ImageKind.BASE64
-    return ImageKind.FILE
-
-
 class LockFacts(Protocol):
-    """What the plan reads from a lock entry."""
+    """What the plan reads from a lock entry, and where in the lock file each field stands."""
 
     @property
     def identity(self) -> str: ...
@@ -76,6 +58,8 @@ class LockFacts(Protocol):
     def seed(self) -> int | None: ...
     @property
     def pick(self) -> int: ...
+    @property
+    def spots(self) -> Mapping[str, Spot]: ...
 
 
 @dataclass(frozen=True)
@@ -97,8 +81,14 @@ class PlannedShot:
     model: str
     size: tuple[int, int]
     duration: float
+    fps: int  # the model's frame rate
     price_known: bool = True
     color_hold: bool = False  # continuity: {color: match}
+
+    @property
+    def frames(self) -> int:
+        """How many frames its clip holds: the duration at the model's frame rate."""
+        return round(self.duration * self.fps)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,15 +159,60 @@ class PlanInputs:
     default_model: str | None
     lock: Mapping[str, LockFacts] = field(default_factory=dict)
     is_cached: Callable[[str], bool] = lambda identity: False
-    file_hashes: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, LocalImage] = field(default_factory=dict)  # local images, by path
+    clips: Mapping[str, ClipLength] | None = None  # by shot key; None: worked out here
     color_hold: bool = False  # the storyboard's continuity: {color: match}
     # the `frame: best` of a shot identity's take, once it is made (None before)
     best_frame: Callable[[str, int], int | None] = lambda identity, pick: None
 
 
+def model_of(shot: ExpandedShot, default: str | None) -> Any:
+    """A shot's model: its own (or its defaults'), else a variant named `model`, else the
+    storyboard's (rendered for the shot's variant)."""
+    return (shot.glue.get("model") or dict(shot.variant).get("model") or shot.file_model
+            or default)
+
+
+class ClipLengths(Mapping[str, ClipLength]):
+    """How long each shot's clip will be, by shot key, worked out when first asked: for
+    every shot whose model and duration are known, even one whose request has other
+    problems, so the frames other shots take from it and the crossfades around it are
+    checked all the same."""
+
+    def __init__(self, shots: Mapping[str, ExpandedShot], catalog: Catalog,
+                 default_model: str | None) -> None:
+        self._shots, self._catalog, self._default = shots, catalog, default_model
+        self._known: dict[str, ClipLength | None] = {}
+
+    def __getitem__(self, key: str) -> ClipLength:
+        if key not in self._known:
+            self._known[key] = self._length(self._shots[key])
+        found = self._known[key]
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in self._shots if key in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def _length(self, shot: ExpandedShot) -> ClipLength | None:
+        model = model_of(shot, self._default)
+        spec = self._catalog.find(str(model)) if model and "model" not in shot.failed else None
+        duration = shot.fields.get("duration", spec.default_duration if spec else None)
+        if spec is None or not isinstance(duration, int | float) or isinstance(duration, bool):
+            return None
+        return ClipLength(float(duration), spec.fps)
+
+
 def make_plan(name: str, graph: ShotGraph, inputs: PlanInputs
               ) -> tuple[list[PlannedShot], list[Problem]]:
     """Plan every shot in dependency order (a child's identity needs its parents')."""
+    if inputs.clips is None:
+        inputs = replace(inputs, clips=ClipLengths(graph.shots, inputs.catalog,
+                                                   inputs.default_model))
     planned: dict[str, PlannedShot] = {}
     problems: list[Problem] = []
     for key in graph.order:
@@ -190,17 +225,21 @@ def make_plan(name: str, graph: ShotGraph, inputs: PlanInputs
 
 def plan_shot(shot: ExpandedShot, graph: ShotGraph, planned: Mapping[str, PlannedShot],
               inputs: PlanInputs) -> tuple[PlannedShot | None, list[Problem]]:
-    model = shot.glue.get("model") or dict(shot.variant).get("model") or inputs.default_model
+    if "model" in shot.failed:
+        return None, []  # its template is wrong, and said so: no model to check against
+    model = model_of(shot, inputs.default_model)
     spec = inputs.catalog.find(str(model)) if model else None
     if spec is None:  # an unknown model named by a variant is reported there, once
         named = "model" not in shot.glue and "model" in dict(shot.variant)
         return None, [] if named else [_model_problem(shot, model, inputs.catalog)]
     request, problems = build_request(shot, spec, graph, planned, inputs)
-    blocked = any(k not in planned for k in _source_keys(request))
-    if blocked or any(not p.warning for p in problems):
-        return None, problems
     lock = inputs.lock.get(shot.key)
     seed, seed_source = _seed(request, lock)
+    if lock is not None and seed_source == "lock" and spec.takes_seed:
+        problems += _lock_seed_problems(shot, spec, seed, lock)
+    blocked = any(k not in planned for k in source_keys(request))
+    if blocked or any(not p.warning for p in problems):
+        return None, problems
     if spec.takes_seed:
         request["seed"] = seed
     else:
@@ -216,7 +255,7 @@ def plan_shot(shot: ExpandedShot, graph: ShotGraph, planned: Mapping[str, Planne
         estimated_cost=cost.amount, cost_is_estimate=cost.estimated, seed=seed,
         seed_source=seed_source, takes=int(request.get("numberResults", 1)), pick=pick,
         model=spec.air, size=spec.output_size(request), duration=spec.duration(request),
-        price_known=cost.known,
+        fps=spec.fps, price_known=cost.known,
         color_hold=holds_colour(shot.glue, inputs.color_hold, request),
     ), problems
 
@@ -238,14 +277,16 @@ def build_request(shot: ExpandedShot, spec: ModelSpec, graph: ShotGraph,
     """The exact task (taskUUID aside) and the problems its model finds in it."""
     fields = dict(shot.fields)
     problems: list[Problem] = []
-    images = _frame_images(shot, planned, inputs, problems)
+    clips = inputs.clips if inputs.clips is not None else {}
+    images = ImageResolver(shot, spec, planned, inputs.files, clips, problems,
+                           inputs.best_frame).frame_images()
     if images is not None:
         fields["inputs"] = {**(fields.get("inputs") or {}), "frameImages": images}
     request: dict[str, Any] = {"taskType": "videoInference", "model": spec.air}
     request.update((k, v) for k, v in fields.items() if k not in request)
     for k, v in spec.sent.items():
         request.setdefault(k, v)
-    wrong, probe = check_frames(shot, spec, _with_placeholders(request), inputs.catalog)
+    wrong, probe = check_frames(shot, spec, with_placeholders(request), inputs.catalog)
     problems.extend(wrong)
     problems.extend(check_request_fields(spec, dict(probe), f"shots.{shot.id}",
                                          lambda p, key: _locate(shot, p)))
@@ -258,76 +299,6 @@ def _locate(shot: ExpandedShot, path: Sequence[str | int]) -> tuple[Any, Path_]:
     return layer.doc, layer.path + tuple(path)
 
 
-def _frame_images(shot: ExpandedShot, planned: Mapping[str, PlannedShot], inputs: PlanInputs,
-                  problems: list[Problem]) -> list[Any] | None:
-    written = (shot.fields.get("inputs") or {}).get("frameImages")
-    items = [_resolve_item(item, shot, planned, inputs) for item in written or []]
-    origin = shot.glue.get("from")
-    if origin is None:
-        return items if written is not None else None
-    ref = {"shot": origin, "frame": "last"} if isinstance(origin, str) else origin
-    if any(isinstance(i, Mapping) and i.get("frame") in ("first", 0) for i in items):
-        problems.append(shot.source.doc.problem(
-            shot.source.path + ("from",), f"shots.{shot.id}: from sets the first frame, and "
-            "inputs.frameImages sets one too", hint="drop one of them", key=True))
-    return [{"image": _shot_source(ref, shot, planned, inputs), "frame": "first"}, *items]
-
-
-def _resolve_item(item: Any, shot: ExpandedShot, planned: Mapping[str, PlannedShot],
-                  inputs: PlanInputs) -> Any:
-    if isinstance(item, Mapping) and "image" in item:
-        return {**item, "image": _resolve_image(item["image"], shot, planned, inputs)}
-    return _resolve_image(item, shot, planned, inputs)
-
-
-def _resolve_image(value: Any, shot: ExpandedShot, planned: Mapping[str, PlannedShot],
-                   inputs: PlanInputs) -> Any:
-    kind = classify_image(value)
-    if kind is ImageKind.SHOT:
-        return _shot_source(value, shot, planned, inputs)
-    if kind is ImageKind.FILE:
-        return {"source": "file", "path": value, "sha256": inputs.file_hashes.get(value)}
-    return value
-
-
-def _shot_source(ref: Mapping[str, Any], shot: ExpandedShot,
-                 planned: Mapping[str, PlannedShot], inputs: PlanInputs) -> dict[str, Any]:
-    """A frame of a shot's picked take: graded if it holds its colour; `best`'s choice."""
-    key = shot_key(str(ref["shot"]), shot.variant)
-    parent = planned.get(key)
-    frame = ref.get("frame", "last")
-    source = {"source": "shot", "shot": ref["shot"], "key": key, "frame": frame,
-              "take": parent.pick if parent else 1}
-    if parent is not None and parent.color_hold:
-        source["color"] = "match"
-    if parent is not None and frame == "best":
-        source["chosen"] = inputs.best_frame(parent.identity, parent.pick)
-    return source
-
-
-def _source_keys(request: Mapping[str, Any]) -> list[str]:
-    images = (request.get("inputs") or {}).get("frameImages") or []
-    items = [i["image"] if isinstance(i, Mapping) and "image" in i else i for i in images]
-    return [i["key"] for i in items if isinstance(i, Mapping) and i.get("source") == "shot"]
-
-
-def _with_placeholders(request: Mapping[str, Any]) -> dict[str, Any]:
-    """The request as the model's schema sees it: run-time images as a UUID."""
-    inputs = request.get("inputs")
-    if not isinstance(inputs, Mapping) or not isinstance(inputs.get("frameImages"), list):
-        return dict(request)
-    items = [_placeholder(i) for i in inputs["frameImages"]]
-    return {**request, "inputs": {**inputs, "frameImages": items}}
-
-
-def _placeholder(item: Any) -> Any:
-    if isinstance(item, Mapping) and "source" in item:
-        return PLACEHOLDER_UUID
-    if isinstance(item, Mapping) and isinstance(item.get("image"), Mapping):
-        return {**item, "image": PLACEHOLDER_UUID}
-    return item
-
-
 def _pick_problems(shot: ExpandedShot, request: Mapping[str, Any]) -> list[Problem]:
     pick = shot.glue.get("pick", 1)
     takes = request.get("numberResults", 1)
@@ -336,6 +307,19 @@ def _pick_problems(shot: ExpandedShot, request: Mapping[str, Any]) -> list[Probl
             shot.source.path + ("pick",), f"shots.{shot.id}.pick: take {pick} does not exist: "
             f"numberResults is {takes}", hint=f"use pick: 1..{takes} or raise numberResults")]
     return []
+
+
+def _lock_seed_problems(shot: ExpandedShot, spec: ModelSpec, seed: int, lock: LockFacts
+                        ) -> list[Problem]:
+    """The lock is input too: a seed it holds must be one the shot's model takes."""
+    limits = spec.seed_range
+    if limits is None or limits[0] <= seed <= limits[1]:
+        return []
+    spot = lock.spots.get("seed") or lock.spots.get("")
+    return [Problem(f"lock: {shot.key}: seed {seed} is not one {spec.air} takes ({limits[0]} to "
+                    f"{limits[1]})", spot.location if spot else None,
+                    "the lock file is generated: delete this seed line (or the shot's entry) "
+                    "and a new seed is chosen", spot.source_line if spot else None)]
 
 
 def _seed(request: Mapping[str, Any], lock: LockFacts | None) -> tuple[int, str]:
@@ -355,20 +339,8 @@ def _identity_view(request: Mapping[str, Any], planned: Mapping[str, PlannedShot
     images = (request.get("inputs") or {}).get("frameImages")
     if isinstance(images, list):
         view["inputs"] = {**request["inputs"],
-                          "frameImages": [_image_identity(i, planned) for i in images]}
+                          "frameImages": [image_identity(i, planned) for i in images]}
     return view
-
-
-def _image_identity(item: Any, planned: Mapping[str, PlannedShot]) -> Any:
-    if isinstance(item, Mapping) and "image" in item:
-        return {**item, "image": _image_identity(item["image"], planned)}
-    if isinstance(item, Mapping) and item.get("source") == "shot":
-        parent = planned[item["key"]]
-        graded = {"color": item["color"]} if "color" in item else {}
-        return {"shot": parent.identity, "take": item["take"], "frame": item["frame"], **graded}
-    if isinstance(item, Mapping) and item.get("source") == "file":
-        return {"file": item["sha256"]}
-    return item
 
 
 def _reason(shot: ExpandedShot, identity: str, cached: bool, lock: LockFacts | None,
@@ -387,3 +359,4 @@ def _reason(shot: ExpandedShot, identity: str, cached: bool, lock: LockFacts | N
         if facts is not None and facts.pick != planned[p].pick:
             return Reason.PICK_CHANGED
     return Reason.REQUEST_CHANGED
+

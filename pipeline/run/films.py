@@ -86,10 +86,14 @@ def _make_film(compiled: Compiled, film: FilmPlan, take_of: TakeOf, store: Objec
     laid = f", with {film.finish.summary()}" if film.finish else ""
     reporter.note(f"stitching {film.file} from {len(spans)} clips{laid}")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)  # plan checked it stays inside
         made = make_film_file(spans, target, _transitions(film), film.finish, store,
                               size=film.size, fps=film.fps)
     except MediaError as exc:
         return FilmResult(variant, None, None, exc.render())
+    except OSError as exc:
+        return FilmResult(variant, None, None,
+                          f"cannot create {target.parent}: {exc.strerror or exc}")
     _record(store, stamp, target, made.timeline, made.captions)
     return FilmResult(variant, target, made.method, timeline=made.timeline)
 
