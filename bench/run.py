@@ -27,16 +27,13 @@ import asyncio
 import contextlib
 import io
 import json
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +44,7 @@ from support_storyboards import BoardShape, chains_and_fans, write_storyboard  #
 
 from pipeline.language.compile import compile_storyboard  # noqa: E402
 from pipeline.run.execute import RunRequest, execute  # noqa: E402
+from pipeline.store import ObjectStore, TaskPhase, read_tasks  # noqa: E402
 
 _SCRIPT = Path(sys.executable).with_name("storyreel")
 STORYREEL = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "pipeline.cli"]
@@ -138,16 +136,14 @@ def task_times(folder: Path) -> tuple[dict[str, float], float, float]:
     """Each identity's latency (submission to its last result, as the simulator planned
     it), the first task's journal entry and the last task's completion, in seconds."""
     planned = {}
-    for path in (folder / ".storyreel" / "simulator" / "tasks").glob("*.json"):
+    for path in (ObjectStore(folder / ".storyreel").simulator_dir / "tasks").glob("*.json"):
         record = json.loads(path.read_text())
         ready = max(r["ready_at"] for r in record["results"])
         planned[record["task_uuid"]] = ready - record["submitted"]
-    with closing(sqlite3.connect(folder / ".storyreel" / "journal.sqlite")) as db:
-        rows = db.execute("SELECT identity, task_uuid, created, updated FROM tasks "
-                          "WHERE state = 'done'").fetchall()
-    latency = {identity: planned[task] for identity, task, _, _ in rows}
-    first = min(datetime.fromisoformat(created).timestamp() for _, _, created, _ in rows)
-    last = max(datetime.fromisoformat(updated).timestamp() for _, _, _, updated in rows)
+    done = read_tasks(ObjectStore(folder / ".storyreel").journal_path, TaskPhase.DONE)
+    latency = {task.identity: planned[task.task_uuid] for task in done}
+    first = min(task.created.timestamp() for task in done)
+    last = max(task.updated.timestamp() for task in done)
     return latency, first, last
 
 

@@ -7,6 +7,7 @@ and exits with `exit_code`. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -184,3 +185,32 @@ class RunIncomplete(StoryreelError):
     """A run ended with failed or skipped shots."""
 
     exit_code = ExitCode.FAILED
+
+
+# Errors of the machine, not of the user's files: a full disk, a quota, a file-size limit.
+_RUN_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+_REASONS = {
+    errno.EEXIST: "a file is in the way where a folder should be",
+    errno.ENOTDIR: "a file is in the way where a folder should be",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for this system's file-size limit",
+}
+
+
+class FileError(StoryreelError):
+    """A file or folder that cannot be read or written: exit 2 when the user's files are in
+    the way (a read-only folder, a file where a folder should be), 1 when the machine is (a
+    full disk)."""
+
+    @classmethod
+    def from_os(cls, exc: OSError, doing: str, hint: str | None = None) -> FileError:
+        """`doing` says what failed, e.g. "write the lock file story.lock"."""
+        reason = _REASONS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) not in doing else ""
+        code = ExitCode.FAILED if exc.errno in _RUN_ERRNOS else ExitCode.USAGE
+        return cls(f"cannot {doing}{where}: {reason}", hint=hint, exit_code=code)

@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-import sqlite3
 import time
 import uuid
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -35,6 +34,7 @@ from pipeline.api import RunwareClient
 from pipeline.cli import main
 from pipeline.simulator.app import SimulatorConfig, simulator_transport
 from pipeline.simulator.faults import result_latencies
+from pipeline.store import ObjectStore, read_tasks
 
 KILLS = 20
 LATENCY = (0.3, 1.0)
@@ -57,10 +57,8 @@ def sha256(path: Path) -> str:
 
 def journal_rows(folder: Path) -> list[tuple[str, str, str]]:
     """(identity, taskUUID, state) of every task the journal holds."""
-    with closing(sqlite3.connect(folder / ".storyreel" / "journal.sqlite")) as db:
-        rows: list[tuple[str, str, str]] = db.execute(
-            "SELECT identity, task_uuid, state FROM tasks ORDER BY rowid").fetchall()
-    return rows
+    tasks = read_tasks(ObjectStore(folder / ".storyreel").journal_path)
+    return [(t.identity, t.task_uuid, str(t.state)) for t in tasks]
 
 
 def picked(summary: dict[str, Any]) -> dict[str, str]:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections import Counter
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from pipeline.cli import main
 from pipeline.media.probe import probe_video
 from pipeline.run.execute import RunRequest, execute
 from pipeline.run.scheduler import Job
+from pipeline.store import ObjectStore, read_tasks
 
 SHOTS = chains_and_fans(100, seed=11, roots=4, sizes=((640, 360), (360, 360)))
 # The film takes the 640x360 trees, so it is stitched by stream copy.
@@ -50,10 +49,9 @@ def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> FaultyRun:
 
 
 def journal(folder: Path) -> list[tuple[str, str, int, str | None]]:
-    with closing(sqlite3.connect(folder / ".storyreel" / "journal.sqlite")) as db:
-        rows = db.execute("SELECT identity, state, attempt, error FROM tasks ORDER BY rowid")
-        return [(identity, state, attempt, json.loads(error)["code"] if error else None)
-                for identity, state, attempt, error in rows]
+    tasks = read_tasks(ObjectStore(folder / ".storyreel").journal_path)
+    return [(t.identity, str(t.state), t.attempt, t.error["code"] if t.error else None)
+            for t in tasks]
 
 
 def test_the_run_completes_and_makes_its_film(faulty_run: FaultyRun) -> None:
@@ -138,7 +136,7 @@ def test_the_embedded_simulator_takes_the_same_faults_and_the_run_completes(
     assert json.loads(result.stdout)["complete"] is True
     rows = journal(tmp_path)
     failed = [row for row in rows if row[1] == "failed"]
-    state = tmp_path / ".storyreel" / "simulator"
+    state = ObjectStore(tmp_path / ".storyreel").simulator_dir
     assert len(list((state / "tasks").glob("*.json"))) == len(EMBEDDED.shots) + len(failed)
     assert len(list((state / "videos").glob("*.mp4"))) == EMBEDDED.results
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.media.frames import extract_frame
 from pipeline.media.probe import probe_video
-from pipeline.store import read_lock
+from pipeline.store import TaskPhase, read_lock, read_tasks
 
 STORY = """\
 version: 1
@@ -224,19 +224,7 @@ def test_an_invalid_storyboard_spends_nothing(tmp_path: Path) -> None:
 
 def submitted_tasks(journal: Path) -> list[tuple[str, str]]:
     """(shot key, taskUUID) of the tasks the journal says reached the service, if any yet."""
-    import sqlite3
-
-    if not journal.exists():
-        return []
-    try:
-        db = sqlite3.connect(journal)
-        try:
-            return db.execute("SELECT shot_key, task_uuid FROM tasks "
-                              "WHERE state = 'submitted'").fetchall()
-        finally:
-            db.close()
-    except sqlite3.OperationalError:  # the run is still creating the journal
-        return []
+    return [(t.shot_key, t.task_uuid) for t in read_tasks(journal, TaskPhase.SUBMITTED)]
 
 
 def test_ctrl_c_keeps_tasks_in_flight_and_a_rerun_resumes_them(tmp_path: Path) -> None:

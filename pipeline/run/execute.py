@@ -188,7 +188,7 @@ def make_backend(req: RunRequest, store: ObjectStore) -> tuple[Any, str]:
         raise UsageError(f"unknown backend {req.backend!r}", hint="use simulator or runware")
     from ..simulator.app import SimulatorConfig, simulator_transport
 
-    config = SimulatorConfig(state_dir=store.root / "simulator", **req.simulator)
+    config = SimulatorConfig(state_dir=store.simulator_dir, **req.simulator)
     transport = simulator_transport(config)
     return RunwareClient("simulator", base_url=SIMULATOR_URL, transport=transport), "simulator"
 

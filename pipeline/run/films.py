@@ -168,7 +168,7 @@ def _seams(film: FilmPlan, count: int) -> list[Transition]:
 
 
 def _stamp_path(store: ObjectStore, stamp: str) -> Path:
-    return store.root / "films" / f"{stamp}.json"
+    return store.film_stamp_path(stamp)
 
 
 def _recorded(store: ObjectStore, stamp: str, target: Path) -> Timeline | None:

@@ -41,7 +41,7 @@ def make_film_file(spans: Sequence[Span], target: Path,
         result = stitch_film(spans, target, transitions=transitions, size=size, fps=fps)
         method, timeline = str(result.method), result.timeline
     else:
-        work = store.root / "films" / f"stitching-{target.name}"
+        work = store.film_work_path(target.name)
         work.parent.mkdir(parents=True, exist_ok=True)
         remove_partials(work)  # a run killed while stitching; this one holds the folder
         try:

@@ -6,7 +6,15 @@ and `<storyboard>.lock` next to the storyboard. Every file is replaced atomicall
 """
 
 from .atomic import atomic_path, atomic_writer, fsync_dir, remove_partials, write_atomic
-from .journal import OPEN_PHASES, Journal, JournalError, JournalTask, TaskPhase
+from .journal import (
+    OPEN_PHASES,
+    Journal,
+    JournalError,
+    JournalTask,
+    TaskPhase,
+    read_tasks,
+)
+from .layout import Layout, real_storyboard, store_root_for
 from .lock import (
     HEADER,
     LOCK_VERSION,
@@ -19,15 +27,8 @@ from .lock import (
     write_lock,
 )
 from .lock_reader import LockFileError, read_lock
-from .objects import (
-    CacheError,
-    ObjectStore,
-    ShotRecord,
-    StoredObject,
-    Take,
-    sha256_file,
-    store_root_for,
-)
+from .objects import ObjectStore, StoredObject, sha256_file
+from .records import CacheError, ShotRecord, Take
 
 __all__ = [
     "HEADER",
@@ -37,6 +38,7 @@ __all__ = [
     "Journal",
     "JournalError",
     "JournalTask",
+    "Layout",
     "Lock",
     "LockEntry",
     "LockFileError",
@@ -52,6 +54,8 @@ __all__ = [
     "lock_path_for",
     "fsync_dir",
     "read_lock",
+    "read_tasks",
+    "real_storyboard",
     "remove_partials",
     "render_lock",
     "sha256_file",

@@ -3,21 +3,19 @@
 Input: a store (`<storyboard folder>/.storyreel/`), read-only.
 Output: a `Stamp` that changes whenever a run moves (the journal, the shot records, the run
 lock), the latest task of each shot identity in the journal, and whether a live process
-holds the folder. The journal is opened read-only with SQLite's own URI flag: a watcher
+holds the folder. The journal is read with its read-only reader (SQLite's own URI flag): a watcher
 never creates, migrates or locks it, so a run in another process is never held up.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .journal import TaskPhase
+from .folder import read_holder
+from .journal import JournalTask, TaskPhase, read_tasks
 from .objects import ObjectStore
 
 Stamp = tuple[tuple[str, int, int, int], ...]
@@ -53,45 +51,24 @@ def store_stamp(store: ObjectStore) -> Stamp:
     and a look at the journal must not read as a change of it."""
     journal = store.journal_path
     wal = journal.with_name(journal.name + "-wal")
-    stamp = stamp_of([journal, wal, store.root / "shots", store.root / "run.lock",
-                      store.root / "films"])
+    stamp = stamp_of([journal, wal, store.shots_dir, store.run_lock_path, store.films_dir])
     return tuple(entry for entry in stamp if entry[0] != str(wal) or entry[2] > 0)
 
 
 def latest_tasks(store: ObjectStore) -> dict[str, TaskActivity]:
-    """Identity -> its latest task in the journal; empty when there is no journal yet."""
-    if not store.journal_path.is_file():
-        return {}
-    try:
-        db = sqlite3.connect(f"{store.journal_path.resolve().as_uri()}?mode=ro", uri=True,
-                             timeout=2)
-    except sqlite3.Error:
-        return {}
-    try:
-        rows = db.execute("SELECT identity, shot_key, state, error FROM tasks ORDER BY rowid"
-                          ).fetchall()
-    except sqlite3.Error:  # no table yet, or a run is creating it
-        return {}
-    finally:
-        db.close()
-    return {row[0]: _activity(row) for row in rows}
+    """Identity -> its latest task in the journal; empty when there is no journal yet (or a
+    run is creating it). Read through the journal's read-only reader: nothing is written."""
+    return {task.identity: _activity(task) for task in read_tasks(store.journal_path)}
 
 
-def _activity(row: tuple[Any, ...]) -> TaskActivity:
-    identity, key, state, error = row
-    return TaskActivity(identity, key, TaskPhase(state), _error_text(error))
+def _activity(task: JournalTask) -> TaskActivity:
+    return TaskActivity(task.identity, task.shot_key, task.state, _error_text(task.error))
 
 
-def _error_text(error: str | None) -> str | None:
+def _error_text(error: Mapping[str, object] | None) -> str | None:
     if not error:
         return None
-    try:
-        data = json.loads(error)
-    except json.JSONDecodeError:
-        return error
-    if not isinstance(data, dict):
-        return str(data)
-    code, message = data.get("code"), data.get("message")
+    code, message = error.get("code"), error.get("message")
     return f"{message} ({code})" if code and message else str(message or code)
 
 
@@ -103,12 +80,12 @@ def run_holder(store: ObjectStore) -> int | None:
     briefly, and a run starting that instant would be refused.
     """
     try:
-        text = (store.root / "run.lock").read_text(encoding="utf-8").strip()
+        holder = read_holder(store.run_lock_path.read_text(encoding="utf-8"))
     except (FileNotFoundError, UnicodeDecodeError):
         return None
-    if not text.isdigit():
+    if holder is None:
         return None
-    pid = int(text)
+    pid = holder[0]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_atomic
-from .objects import CacheError, ObjectStore
+from .objects import ObjectStore
+from .records import CacheError
 
 __all__ = ["DerivedObject", "DerivedStore"]
 
@@ -97,4 +98,4 @@ class DerivedStore:
             raise ValueError(f"not a lowercase hex sha256: {source!r}")
         if not _KIND.fullmatch(kind):
             raise ValueError(f"not a kind of derived record: {kind!r}")
-        return self.store.root / "derived" / source[:2] / f"{source}.{kind}.json"
+        return self.store.derived_path(source, kind)

@@ -83,11 +83,35 @@ def _utc_now() -> datetime:
 class Journal:
     """The task journal at `path`; usable as a context manager that closes it."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] = _utc_now,
+                 readonly: bool = False) -> None:
         self.path = Path(path)
         self._clock = clock
+        if readonly:
+            self._db = self._connect_readonly()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
+
+    @classmethod
+    def reader(cls, path: Path) -> Journal | None:
+        """The journal at `path` opened to read only, creating nothing; None when there is
+        none yet (or it is still being created by the run that will write it)."""
+        try:
+            return cls(path, readonly=True) if Path(path).is_file() else None
+        except JournalError:
+            return None
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True,
+                             isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute("SELECT count(*) FROM tasks").fetchone()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise self._broken(exc) from None
+        return db
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit: each statement is its own transaction, committed before execute returns.
@@ -198,6 +222,19 @@ class Journal:
         """Every task made for a shot identity, in the order they were prepared."""
         return self._select("WHERE identity = ? ORDER BY rowid", (identity,))
 
+    def all_tasks(self, state: TaskPhase | None = None) -> list[JournalTask]:
+        """Every task (or every task in `state`), in the order they were prepared."""
+        if state is None:
+            return self._select("ORDER BY rowid", ())
+        return self._select("WHERE state = ? ORDER BY rowid", (state.value,))
+
+    def last_done(self, identity: str) -> JournalTask | None:
+        """The latest finished task of a shot identity: its answer names the videos, which
+        the service keeps for a while, so a lost take can be downloaded again."""
+        rows = self._select("WHERE identity = ? AND state = ? ORDER BY rowid DESC LIMIT 1",
+                            (identity, TaskPhase.DONE.value))
+        return rows[0] if rows else None
+
     def _select(self, where: str, params: Sequence[Any]) -> list[JournalTask]:
         rows = self._execute(f"SELECT {_COLUMNS} FROM tasks {where}", params).fetchall()
         return [self._task_from(row) for row in rows]
@@ -207,6 +244,18 @@ class Journal:
             return _task_from_row(row)
         except (ValueError, TypeError) as exc:
             raise JournalError(f"{self.path}: unreadable task {row[0]!r} ({exc})") from None
+
+    # The file itself
+
+    @property
+    def mode(self) -> str:
+        """SQLite's journal mode: `wal` (set on opening)."""
+        return str(self._execute("PRAGMA journal_mode").fetchone()[0])
+
+    def problems(self) -> list[str]:
+        """What SQLite's integrity check finds wrong with the file; none when it is sound."""
+        rows = self._execute("PRAGMA integrity_check").fetchall()
+        return [str(row[0]) for row in rows if row[0] != "ok"]
 
     # Lifetime
 
@@ -223,6 +272,16 @@ class Journal:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def read_tasks(path: Path, state: TaskPhase | None = None) -> list[JournalTask]:
+    """Every task of the journal at `path` (or those in `state`), read without writing
+    anything; none when there is no journal yet. For looking at a run from outside."""
+    journal = Journal.reader(path)
+    if journal is None:
+        return []
+    with journal:
+        return journal.all_tasks(state)
 
 
 def _task_from_row(row: tuple[Any, ...]) -> JournalTask:

@@ -18,6 +18,7 @@ import yaml
 
 from ..errors import Location
 from .atomic import write_atomic
+from .layout import real_storyboard
 
 LOCK_VERSION = 1
 HEADER = "# storyreel lock file: generated, commit it with the storyboard\n"
@@ -76,8 +77,9 @@ class Lock:
 
 
 def lock_path_for(storyboard: Path) -> Path:
-    """`lighthouse.yaml` -> `lighthouse.lock`, next to it."""
-    return Path(storyboard).with_suffix(".lock")
+    """`lighthouse.yaml` -> `lighthouse.lock`, next to it (next to the real file, when the
+    storyboard is a symlink)."""
+    return real_storyboard(storyboard).with_suffix(".lock")
 
 
 # Writing

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .derived import DerivedStore
-from .objects import CacheError, ObjectStore
+from .objects import ObjectStore
+from .records import CacheError
 
 POSTER_KIND = "poster-1"  # the number changes when posters are made differently
 
