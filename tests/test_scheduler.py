@@ -3,162 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
-import shutil
-import textwrap
-import uuid as uuidlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
-
-from pipeline.api import (
-    Download,
-    SubmitOutcome,
-    SubmitStatus,
-    TaskState,
-    TaskStatus,
-    VideoResult,
+from support_backend import (
+    STORY,
+    FakeBackend,
+    run_scheduler,
+    run_story,
+    write_clip,
 )
+
+from pipeline.api import Download, SubmitOutcome, TaskState
 from pipeline.errors import ApiError
 from pipeline.language.compile import compile_storyboard
 from pipeline.media.frames import extract_frame
-from pipeline.run.chain import Chain
-from pipeline.run.scheduler import Job, JobStatus, RunOptions, Scheduler
-from pipeline.store import Journal, ObjectStore, TaskPhase
-
-
-def write_clip(path: Path, colour: tuple[int, int, int], frames: int = 12) -> None:
-    """A small H.264 clip whose frames brighten over time, so first and last differ."""
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
-        stream.options = {"g": "12"}
-        for i in range(frames):
-            arr = np.zeros((180, 320, 3), np.uint8)
-            arr[:] = colour
-            arr[:, : 20 * (i + 1)] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-
-
-class FakeBackend:
-    """Tasks finish after `polls` polls; chosen prompts fail with chosen codes."""
-
-    def __init__(self, clip: Path, *, polls: int = 1, failures: Mapping[str, list[str]] = {}):
-        self.clip, self.polls_needed = clip, polls
-        self.failures = {k: list(v) for k, v in failures.items()}
-        self.tasks: dict[str, dict[str, Any]] = {}
-        self.submitted: list[dict[str, Any]] = []
-        self.poll_calls: list[list[str]] = []
-        self.uploads: dict[str, bytes] = {}
-        self.request_counts: dict[str, int] = {}
-
-    async def submit(self, tasks: Sequence[Mapping[str, Any]]) -> list[SubmitOutcome]:
-        out = []
-        for task in tasks:
-            uuid = str(task["taskUUID"])
-            self.submitted.append(dict(task))
-            if uuid in self.tasks:
-                out.append(SubmitOutcome(uuid, SubmitStatus.CONFLICT))
-                continue
-            codes = self.failures.get(task["positivePrompt"], [])
-            self.tasks[uuid] = {"task": dict(task), "left": self.polls_needed,
-                                "error": codes.pop(0) if codes else None}
-            out.append(SubmitOutcome(uuid, SubmitStatus.ACCEPTED))
-        return out
-
-    async def poll(self, task_uuids: Sequence[str]) -> dict[str, TaskState]:
-        self.poll_calls.append(list(task_uuids))
-        return {uuid: self._state(uuid) for uuid in task_uuids}
-
-    def _state(self, uuid: str) -> TaskState:
-        entry = self.tasks.get(uuid)
-        if entry is None:
-            return TaskState(uuid, TaskStatus.UNKNOWN)
-        entry["left"] -= 1
-        if entry["left"] > 0:
-            return TaskState(uuid, TaskStatus.PROCESSING)
-        if entry["error"]:
-            error = ApiError("provider said no", code=entry["error"], task_uuid=uuid)
-            return TaskState(uuid, TaskStatus.ERROR, error=error)
-        n = int(entry["task"].get("numberResults", 1))
-        results = tuple(VideoResult(f"{uuid[:8]}-v{i}", f"http://fake/{uuid}/{i}.mp4",
-                                    int(entry["task"]["seed"]) + i, 0.15) for i in range(n))
-        return TaskState(uuid, TaskStatus.SUCCESS, results, expected=n)
-
-    async def upload_image(self, data: bytes, mime: str = "image/png") -> str:
-        uuid = str(uuidlib.uuid4())
-        self.uploads[uuid] = data
-        return uuid
-
-    async def download(self, url: str, dest: Path, *, max_bytes: int, timeout: float) -> Download:
-        shutil.copyfile(self.clip, dest)
-        data = dest.read_bytes()
-        return Download(dest, len(data), hashlib.sha256(data).hexdigest())
-
-    async def aclose(self) -> None:
-        return None
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []
-        self.notes: list[str] = []
-
-    def update(self, job: Job) -> None:
-        self.events.append((job.label, str(job.status)))
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
-
-
-async def no_wait(seconds: float) -> None:
-    await asyncio.sleep(0)
-
-
-STORY = """\
-version: 1
-model: pixverse:1@3
-defaults: {width: 640, height: 360, duration: 5}
-shots:
-  extra:
-    positivePrompt: an unrelated shot
-    seed: 5
-  a:
-    positivePrompt: shot a
-    seed: 1
-  b:
-    from: a
-    positivePrompt: shot b
-  c:
-    from: b
-    positivePrompt: shot c
-"""
-
-
-def run_story(tmp_path: Path, backend: FakeBackend, text: str = STORY,
-              options: RunOptions = RunOptions(), journal: Journal | None = None
-              ) -> tuple[dict[str, Job], Recorder]:
-    story = tmp_path / "story.yaml"
-    story.write_text(textwrap.dedent(text))
-    compiled = compile_storyboard(story)
-    store = ObjectStore(tmp_path / ".storyreel")
-    journal = journal or Journal(store.journal_path)
-    recorder = Recorder()
-    chain = Chain(store, backend, "fake", tmp_path)
-    scheduler = Scheduler(compiled.plan, compiled.graph.remaining, backend, store, journal,
-                          chain, recorder, options=options, sleep=no_wait)
-    jobs = asyncio.run(scheduler.run())
-    by_key = {job.label: job for job in jobs.values()}
-    return by_key, recorder
+from pipeline.run.scheduler import JobStatus, RunOptions, ServiceGone
+from pipeline.store import Journal, TaskPhase
 
 
 @pytest.fixture
@@ -312,21 +178,38 @@ def test_tasks_ready_together_are_submitted_in_one_request(tmp_path: Path, clip:
     assert sum(backend.submit_calls) == 6
 
 
+GUARD = 60.0  # seconds: reached only when the scheduler is wrong, so the test fails, not hangs
+
+
+async def guarded(waiting: Awaitable[object]) -> None:
+    try:
+        await asyncio.wait_for(waiting, GUARD)
+    except TimeoutError:
+        pass
+
+
 class WatchingBackend(FakeBackend):
     """Records what was in flight when the first download started and when an image was
-    uploaded; `extra` stays in flight until an upload happens (or many polls pass)."""
+    uploaded. It waits on events, not on turns of the loop: the first download waits until
+    a second task has been submitted, and `extra` is not answered until an image has been
+    uploaded (or the guard runs out: only a wrong scheduler keeps them from happening)."""
 
     def __init__(self, clip: Path) -> None:
         super().__init__(clip)
         self.submitted_during_download: int | None = None
         self.in_flight_at_upload: list[str] | None = None
+        self.second_submission = asyncio.Event()
+        self.uploaded = asyncio.Event()
+
+    async def submit(self, tasks: Sequence[Mapping[str, Any]]) -> list[SubmitOutcome]:
+        outcomes = await super().submit(tasks)
+        if len(self.submitted) > 1:
+            self.second_submission.set()
+        return outcomes
 
     async def download(self, url: str, dest: Path, *, max_bytes: int, timeout: float) -> Download:
         if self.submitted_during_download is None:
-            for _ in range(500):  # give another task the chance to be submitted meanwhile
-                if len(self.submitted) > 1:
-                    break
-                await asyncio.sleep(0)
+            await guarded(self.second_submission.wait())
             self.submitted_during_download = len(self.submitted)
         return await super().download(url, dest, max_bytes=max_bytes, timeout=timeout)
 
@@ -334,13 +217,14 @@ class WatchingBackend(FakeBackend):
         if self.in_flight_at_upload is None:
             self.in_flight_at_upload = [e["task"]["positivePrompt"] for e in self.tasks.values()
                                         if e["left"] > 0]
+        self.uploaded.set()
         return await super().upload_image(data, mime)
 
-    def _state(self, uuid: str) -> TaskState:
-        entry = self.tasks[uuid]
-        if entry["task"]["positivePrompt"] == "an unrelated shot" and not self.uploads:
-            entry["left"] = max(entry["left"], 2) if len(self.poll_calls) < 5000 else 1
-        return super()._state(uuid)
+    async def poll(self, task_uuids: Sequence[str]) -> dict[str, TaskState]:
+        prompts = {self.tasks[u]["task"]["positivePrompt"] for u in task_uuids if u in self.tasks}
+        if "an unrelated shot" in prompts:
+            await guarded(self.uploaded.wait())
+        return await super().poll(task_uuids)
 
 
 def test_a_slot_is_free_while_a_finished_task_downloads(tmp_path: Path, clip: Path) -> None:
@@ -385,10 +269,73 @@ def test_a_job_waits_out_a_transient_outage_and_resends_the_same_task(tmp_path: 
     assert sum("trying again" in note for note in recorder.notes) == 2
 
 
-def test_an_outage_longer_than_the_rounds_fails_the_job_with_the_reason(tmp_path: Path,
-                                                                        clip: Path) -> None:
-    backend = FlakyBackend(clip, outage=10)
-    text = "version: 1\nmodel: pixverse:1@3\nshots:\n  s: {positivePrompt: one shot, seed: 1}\n"
-    jobs, _ = run_story(tmp_path, backend, text, options=RunOptions(transient_rounds=2))
-    assert jobs["s"].status is JobStatus.FAILED
-    assert "serviceUnavailable" in (jobs["s"].error or "")
+ONE_SHOT = "version: 1\nmodel: pixverse:1@3\nshots:\n  s: {positivePrompt: one shot, seed: 1}\n"
+
+
+def test_a_service_gone_past_the_patience_stops_the_run_and_keeps_the_task_open(
+        tmp_path: Path, clip: Path) -> None:
+    """Today's scheduler would try forever; now the run stops once every request has failed
+    for longer than the outage budget, and the task waits in the journal, unpaid."""
+    backend = FlakyBackend(clip, outage=10**9)
+    done = run_scheduler(tmp_path, backend, options=RunOptions(patience=120))
+    assert isinstance(done.stopped, ServiceGone)
+    assert "120 s" in done.stopped.message and "serviceUnavailable" in done.stopped.message
+    assert "without paying twice" in (done.stopped.hint or "")
+    assert {job.status for job in done.jobs.values()} == {JobStatus.STOPPED}
+    assert 120 < done.time.now < 120 + 60  # it stopped soon after the budget ran out
+    with Journal(tmp_path / ".storyreel" / "journal.sqlite") as journal:
+        assert {t.state for t in journal.all_tasks()} == {TaskPhase.PREPARED}
+    assert backend.submitted == []
+
+
+class DownloadsFail(FakeBackend):
+    """The videos of one prompt never download (a transient error), while the service
+    answers everything else; `extra` takes 500 polls, so there is always something to ask."""
+
+    async def submit(self, tasks: Sequence[Mapping[str, Any]]) -> list[SubmitOutcome]:
+        outcomes = await super().submit(tasks)
+        for entry in self.tasks.values():
+            if entry["task"]["positivePrompt"] == "an unrelated shot" and entry["left"] == 1:
+                entry["left"] = 500
+        return outcomes
+
+    async def download(self, url: str, dest: Path, *, max_bytes: int, timeout: float) -> Download:
+        task = self.tasks[url.split("/")[3]]["task"]
+        if task["positivePrompt"] == "shot a":
+            raise ApiError("download timed out", code="downloadTimeout", transient=True)
+        return await super().download(url, dest, max_bytes=max_bytes, timeout=timeout)
+
+
+def test_a_request_that_keeps_failing_while_the_service_answers_fails_its_job(
+        tmp_path: Path, clip: Path) -> None:
+    """The service answers polls all along: a's download failing past the patience is that
+    job's failure, not an outage."""
+    backend = DownloadsFail(clip)
+    done = run_scheduler(tmp_path, backend, options=RunOptions(patience=60))
+    assert done.stopped is None
+    assert done.jobs["a"].status is JobStatus.FAILED
+    assert "downloadTimeout" in (done.jobs["a"].error or "")
+    assert done.jobs["b"].status is JobStatus.SKIPPED
+    assert done.jobs["extra"].status is JobStatus.DONE
+
+
+class PollsFail(FakeBackend):
+    """Accepts tasks, then is gone: every poll fails as a dead server's would."""
+
+    async def poll(self, task_uuids: Sequence[str]) -> dict[str, TaskState]:
+        self.poll_calls.append(list(task_uuids))
+        raise ApiError("connection refused", code="connectionError", transient=True)
+
+
+def test_a_server_gone_after_accepting_tasks_stops_the_run_once_the_patience_is_spent(
+        tmp_path: Path, clip: Path) -> None:
+    """The server killed after accepting tasks: polls fail forever. The run stops after the
+    outage budget, with the accepted tasks open in the journal for the next run to poll."""
+    backend = PollsFail(clip)
+    done = run_scheduler(tmp_path, backend, ONE_SHOT, options=RunOptions(patience=90))
+    assert isinstance(done.stopped, ServiceGone)
+    assert done.jobs["s"].status is JobStatus.STOPPED
+    assert 90 < done.time.now < 90 + 60
+    with Journal(tmp_path / ".storyreel" / "journal.sqlite") as journal:
+        assert [t.state for t in journal.all_tasks()] == [TaskPhase.SUBMITTED]
+    assert len(backend.submitted) == 1

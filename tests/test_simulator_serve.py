@@ -28,7 +28,8 @@ def test_help_teaches_how_to_use_it() -> None:
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--latency", "2"], "two numbers"),
+    (["--latency", "1,2,3"], "A or A,B"),
+    (["--latency", "soon"], "A or A,B"),
     (["--latency", "3,1"], "0 <= A <= B"),
     (["--fail-rate", "418=0.5"], "the kinds are"),
     (["--fail-rate", "429=2"], "between 0 and 1"),

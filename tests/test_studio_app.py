@@ -22,6 +22,7 @@ from support_processes import LiveRun, simulator, stop
 from support_studio import listening, render, token_of
 
 from pipeline.cli import main
+from pipeline.simulator.options import SimOptions
 from pipeline.studio.review import ReviewConfig
 from pipeline.studio.server import Served, serving
 
@@ -42,7 +43,7 @@ shots:
 film:
   shots: [a, b]
 """
-FAST = {"latency": (0.0, 0.05)}
+FAST = SimOptions(latency=(0.0, 0.05))
 
 
 @pytest.fixture(scope="module")
@@ -328,7 +329,7 @@ def test_a_shot_that_failed_shows_the_reason_from_the_last_run(story: Path,
     shutil.copytree(story.parent, folder)
     failing = folder / "story.yaml"
     failing.write_text(failing.read_text().replace("seed: 13", "seed: 130"))
-    faults = {"latency": (0.0, 0.05), "rate_task_error": 1.0}
+    faults = SimOptions(latency=(0.0, 0.05), rates={"task": 1.0})
     with serving(ReviewConfig(failing, "story.yaml", simulator=faults)) as studio, \
             httpx.Client(base_url=studio.url, timeout=120) as client, \
             listening(f"{studio.url}api/events") as events:

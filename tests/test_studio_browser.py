@@ -24,6 +24,7 @@ from support_studio import render
 
 from pipeline.cli import main
 from pipeline.media.metrics import psnr
+from pipeline.simulator.options import SimOptions
 from pipeline.store import ObjectStore, store_root_for
 from pipeline.studio.review import ReviewConfig
 from pipeline.studio.server import Served, serving
@@ -65,7 +66,7 @@ def lighthouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def studio(lighthouse: Path) -> Iterator[Served]:
-    config = ReviewConfig(lighthouse, "lighthouse.yaml", simulator={"latency": (0.0, 0.05)})
+    config = ReviewConfig(lighthouse, "lighthouse.yaml", simulator=SimOptions(latency=(0.0, 0.05)))
     with serving(config) as served:
         yield served
 

@@ -72,6 +72,11 @@ class Backend(Protocol):
 
     async def aclose(self) -> None: ...
 
+    @property
+    def request_counts(self) -> Mapping[str, int]:
+        """HTTP requests sent so far, by task type (a batch of tasks counts once)."""
+        ...
+
 
 class RunwareClient:
     """`Backend` over Runware's REST API: one POST of a JSON array of tasks per request."""

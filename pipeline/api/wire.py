@@ -21,7 +21,10 @@ from typing import Any
 
 from ..errors import ApiError
 
+# JSON objects of the wire, in and out: their fields are the API's (a task's are checked
+# against its model's schema before it is planned), their values any JSON; so Any.
 Item = Mapping[str, Any]
+Task = Mapping[str, Any]  # a task as sent: videoInference, getResponse, imageUpload
 
 # HTTP statuses worth another try: the service was busy or broken, not the request.
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})

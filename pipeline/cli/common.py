@@ -7,11 +7,14 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..errors import StoryreelError
+
+if TYPE_CHECKING:
+    from ..language.compile import Compiled
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,26 +33,15 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def compile_file(file: str, allow_outside: bool = False, with_state: bool = True) -> Any:
+def compile_file(file: str, allow_outside: bool = False, with_state: bool = True) -> Compiled:
+    """A storyboard compiled (against its lock and cache, `with_state`)."""
     from ..language.compile import compile_storyboard
+    from ..run.state import plan_state
 
     path = Path(file)
-    lock, is_cached = plan_state_for(path) if with_state else (None, None)
-    return compile_storyboard(path, display=file, lock=lock, is_cached=is_cached,
-                              allow_outside=allow_outside,
-                              best_frame=best_frame_for(path) if with_state else None)
-
-
-def best_frame_for(path: Path) -> Any:
-    """Which frame `frame: best` chose in a shot already made, from the cache."""
-    from ..run.continuity import best_frame_lookup
-    from ..store import ObjectStore, store_root_for
-
-    return best_frame_lookup(ObjectStore(store_root_for(path)))
-
-
-def plan_state_for(path: Path) -> tuple[Any, Any]:
-    """The lock file and the cache next to a storyboard."""
-    from ..run.execute import plan_state
-
-    return plan_state(path)
+    if not with_state:
+        return compile_storyboard(path, display=file, allow_outside=allow_outside)
+    state = plan_state(path)
+    return compile_storyboard(path, display=file, lock=state.lock.shots,
+                              is_cached=state.is_cached, store_reason=state.reason,
+                              best_frame=state.best_frame, allow_outside=allow_outside)

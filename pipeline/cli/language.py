@@ -82,7 +82,8 @@ def plan(file: str, as_json: bool, allow_outside: bool) -> None:
     `request` is the exact videoInference task (taskUUID aside); an image known only at run
     time (a frame of another shot, a local file to upload) appears as an object naming its
     source. Status says why a shot runs (new, request changed, input frame changed, pick
-    changed, missing file) or that it is cached.
+    changed, missing file: download again, missing file: generate again) or that it is
+    cached (lock mismatch: cached, but the lock file says otherwise).
     """
     compiled = compile_file(file, allow_outside)
     if as_json:

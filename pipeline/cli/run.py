@@ -4,47 +4,31 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from ..errors import ExitCode, RunIncomplete, UsageError
+from ..api.polling import PATIENCE
+from ..errors import ExitCode, UsageError
+from ..simulator.options import FAULTS_HELP, SimOptions, latency_option, rates_option
 from .common import reports_errors
 
-SIM_FAULTS = ("rate_429", "rate_500", "rate_503", "rate_drop", "rate_task_error")
+if TYPE_CHECKING:  # the run's modules load when a run starts, not for `--help` or `validate`
+    from rich.console import Console
 
+    from ..language.plan import Plan
+    from ..run.execute import Prepared, RunRequest
+    from ..run.summary import RunSummary
 
-def _sim_options(latency: str | None, faults: tuple[str, ...], drift: float = 0.0
-                 ) -> dict[str, Any]:
-    options: dict[str, Any] = {"drift": drift} if drift else {}
-    if latency:
-        try:
-            low, _, high = latency.partition(",")
-            options["latency"] = (float(low), float(high or low))
-        except ValueError:
-            raise UsageError(f"--sim-latency {latency!r}: expected MIN,MAX seconds") from None
-    for item in faults:
-        name, _, value = item.partition("=")
-        name = name.strip()
-        if name not in SIM_FAULTS:
-            raise UsageError(f"--sim-fault {item!r}: unknown fault {name!r}",
-                             hint=f"the faults are {', '.join(SIM_FAULTS)}")
-        try:
-            options[name] = float(value)
-        except ValueError:
-            raise UsageError(f"--sim-fault {item!r}: expected NAME=RATE, e.g. rate_503=0.1") from None
-        if not 0 <= options[name] <= 1:
-            raise UsageError(f"--sim-fault {item!r}: a rate is between 0 and 1")
-    return options
+BACKENDS = ("simulator", "runware")
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--backend", type=click.Choice(["simulator", "runware"]), default="simulator",
-              show_default=True, help="simulator: the embedded Runware-compatible simulator "
-              "(no key, real video files, no cost). runware: the real API with RUNWARE_API_KEY "
-              "(and RUNWARE_BASE_URL if set).")
+@click.option("--backend", type=click.Choice(BACKENDS), default=BACKENDS[0], show_default=True,
+              help="simulator: the embedded Runware-compatible simulator (no key, real video "
+              "files, nothing paid: the costs shown are what Runware would charge). runware: "
+              "the real API with RUNWARE_API_KEY (and RUNWARE_BASE_URL if set).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None,
               help="Tasks in flight at once (default: the storyboard's `concurrency`, else 8).")
 @click.option("--max-cost", type=click.FloatRange(min=0), default=None, metavar="USD",
@@ -53,29 +37,42 @@ def _sim_options(latency: str | None, faults: tuple[str, ...], drift: float = 0.
               help="With --max-cost, run shots whose model has no published price anyway "
               "(their cost counts once Runware reports it).")
 @click.option("--frozen", is_flag=True,
-              help="Refuse to run anything that would change the lock file (for CI).")
+              help="Change nothing: refuse (exit 1, naming each difference) a run that would "
+              "generate anything or change the lock file, or whose lock and cache disagree. "
+              "For CI.")
 @click.option("--select", "select", multiple=True, metavar="SELECTOR",
               help="Run part of the graph, dbt style: shot, +shot (with its ancestors), "
               "shot+ (with its descendants), @shot. Repeatable.")
 @click.option("--json", "as_json", is_flag=True,
               help="Write a JSON summary to stdout (films, shots, requests, cost); progress "
               "goes to stderr.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before spending money on Runware.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not ask before spending money on Runware. Without a terminal to ask "
+              "on, a run that would spend refuses unless given -y.")
+@click.option("--patience", type=click.FloatRange(min=0), default=PATIENCE,
+              show_default=True, metavar="SECONDS",
+              help="How long the service may fail every request before the run stops; what "
+              "was sent stays open in the journal, and running the same command again "
+              "resumes it without paying twice.")
 @click.option("--allow-outside", is_flag=True,
               help="Allow local image files outside the storyboard's folder.")
-@click.option("--sim-latency", metavar="MIN,MAX", default=None,
-              help="Simulator only: seconds from submission to a finished video.")
-@click.option("--sim-fault", "sim_faults", multiple=True, metavar="NAME=RATE",
-              help="Simulator only: inject faults, e.g. rate_503=0.1, rate_429=0.05, "
-              "rate_drop=0.03, rate_task_error=0.03. Repeatable.")
+@click.option("--sim-latency", metavar="A[,B]", default=None, callback=latency_option,
+              help="Simulator only: seconds from submission to each result, uniform between "
+              "A and B (A alone: always A); as `simulate --latency`.")
+@click.option("--sim-fail-rate", "--sim-fault", "sim_faults", multiple=True,
+              metavar="KIND=RATE", callback=rates_option,
+              help=f"Simulator only: inject faults, as `simulate --fail-rate` (repeatable; "
+              f"--sim-fault is the older name). {FAULTS_HELP}")
 @click.option("--sim-drift", type=click.FloatRange(0, 1), default=0.0, metavar="RATE",
               help="Simulator only: clips drift like a real model's, their colour RATE of the "
-              "way to a warm cast by their last frame, their ends smeared.")
+              "way to a warm cast by their last frame, their ends smeared; as `simulate "
+              "--sim-drift`.")
 @reports_errors
 def run(file: str, backend: str, concurrency: int | None, max_cost: float | None,
         allow_unpriced: bool, frozen: bool, select: tuple[str, ...], as_json: bool, yes: bool,
-        allow_outside: bool, sim_latency: str | None, sim_faults: tuple[str, ...],
-        sim_drift: float) -> None:
+        patience: float,
+        allow_outside: bool, sim_latency: tuple[float, float] | None,
+        sim_faults: dict[str, float], sim_drift: float) -> None:
     """Render the storyboard into films: generate every shot that is not cached, chain
     frames, pick takes, stitch each variant's film, and update the lock file.
 
@@ -84,87 +81,77 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
     storyreel run story.yaml --select +arrival        # arrival and what it needs
     RUNWARE_API_KEY=... storyreel run story.yaml --backend runware --max-cost 2
 
-    Re-running is free: shots whose identity is cached are not generated again. A run that
-    was interrupted (Ctrl-C, a crash) resumes its tasks in flight without paying twice.
+    Re-running is free: shots whose identity is cached are not generated again, and a take
+    lost from the cache is downloaded again while the service keeps it. A run that was
+    interrupted (Ctrl-C, a crash, the service gone for longer than --patience) resumes its
+    tasks in flight without paying twice.
     Exit codes: 0 every film made, 1 the run is incomplete (the reasons are listed),
-    2 a problem in the storyboard or the arguments, 130 interrupted.
+    2 a problem in the storyboard, the arguments or the files in the way, 130 interrupted.
     """
-    from ..run.execute import RunRequest, execute, prepare_run
-    from ..run.scheduler import RunOptions
+    from rich.console import Console
 
+    from ..report.summary import incomplete_error, summary_json, summary_lines
+    from ..run.execute import BackendName, RunRequest, options_for, prepare_run
+
+    name = BackendName(backend)
     path = Path(file)
     prepared = prepare_run(RunRequest(path, file, frozen=frozen, allow_outside=allow_outside))
-    compiled = prepared[0]
-    plan = compiled.plan
+    compiled = prepared.compiled
     err = Console(stderr=True, highlight=False)
+    err.soft_wrap = not err.is_terminal  # a log or a pipe gets whole lines, paths unbroken
+    plan = compiled.plan
     if max_cost is not None and plan.unpriced and not allow_unpriced:
         more = f" and {len(plan.unpriced) - 5} more" if len(plan.unpriced) > 5 else ""
         raise UsageError(f"--max-cost {max_cost:g} cannot be kept: no published price for "
                          f"{', '.join(plan.unpriced[:5])}{more}",
                          hint="pass --allow-unpriced to run them anyway, or drop --max-cost")
-    if backend == "runware":
-        _confirm_spend(plan, err, yes)
-    # The simulator answers in a fraction of a second; Runware takes tens of seconds a clip.
-    tick = 0.25 if backend == "simulator" else 1.0
-    options = RunOptions(concurrency=concurrency or compiled.board.concurrency or 8,
-                         max_cost=max_cost, poll_interval=tick, first_poll=tick)
-    req = RunRequest(path, file, backend, options, frozen, select, allow_outside,
-                     _sim_options(sim_latency, sim_faults, sim_drift))
-    if backend == "simulator":
-        err.print("backend: the embedded Runware simulator (simulated video, no cost)")
-    summary = _run_with_progress(req, err, len({s.identity for s in plan.shots}),
-                                 lambda r, rep: execute(r, rep, prepared))
+    if name is BackendName.RUNWARE:
+        _confirm_spend(compiled.plan, err, yes)
+    options = options_for(name, concurrency or compiled.board.concurrency, max_cost,
+                          patience=patience)
+    req = RunRequest(path, file, name, options, frozen, select, allow_outside,
+                     SimOptions(sim_latency, sim_faults, sim_drift))
+    if name is BackendName.SIMULATOR:
+        err.print("backend: the embedded Runware simulator (simulated video; costs are what "
+                  "Runware would charge, nothing is paid)")
+    summary = _run_with_progress(req, prepared, err, len({s.identity for s in compiled.plan.shots}))
     if as_json:
-        from ..run.execute import summary_json
-
         click.echo(summary_json(summary))
     else:
-        _print_summary(summary, err)
-    if not summary.complete:
-        raise RunIncomplete("the run is incomplete: see the failed shots above",
-                            hint="fix the cause and run the same command again: what "
-                            "finished is kept")
+        for line in summary_lines(summary):
+            err.print(line, markup=False)
+    incomplete = incomplete_error(summary)
+    if incomplete is not None:
+        raise incomplete
 
 
-def _confirm_spend(plan: Any, err: Console, yes: bool) -> None:
+def _confirm_spend(plan: Plan, err: Console, yes: bool) -> None:
     cost = plan.estimated_cost
     to_make = len({s.identity for s in plan.shots if not s.cached})
     unpriced = f" plus {len(plan.unpriced)} at an unknown price" if plan.unpriced else ""
     err.print(f"Runware: {to_make} shots to generate, estimated ${cost:.3f}{unpriced}")
-    if cost > 0 and not yes and sys.stdin.isatty():
-        click.confirm("Go ahead?", abort=True, err=True)
+    if to_make == 0 or yes:  # an unknown price is still money
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"refusing to spend an estimated ${cost:.3f} without asking, and "
+                         "standard input is not a terminal to ask on",
+                         hint="pass -y (--yes) to go ahead, with --max-cost USD as a bound")
+    click.confirm("Go ahead?", abort=True, err=True)
 
 
-def _run_with_progress(req: Any, err: Console, total: int, execute: Any) -> Any:
+def _run_with_progress(req: RunRequest, prepared: Prepared, err: Console,
+                       total: int) -> RunSummary:
     import asyncio
 
     from ..report.progress import LiveReporter, PlainReporter
+    from ..run.execute import execute
 
     try:
         if err.is_terminal:
             with LiveReporter(err, total) as live:
-                return asyncio.run(execute(req, live))
-        return asyncio.run(execute(req, PlainReporter()))
+                return asyncio.run(execute(req, live, prepared))
+        return asyncio.run(execute(req, PlainReporter(), prepared))
     except KeyboardInterrupt:
         click.echo("interrupted: tasks in flight are kept in the journal; run the same "
                    "command again to resume them without paying twice", err=True)
         sys.exit(ExitCode.INTERRUPTED)
-
-
-def _print_summary(summary: Any, err: Console) -> None:
-    for film in summary.films:
-        variant = ", ".join(f"{k}={v}" for k, v in film.variant.items())
-        label = f" [{variant}]" if variant else ""
-        if film.path is not None:
-            err.print(f"film{label}: {film.path} ({film.method})", markup=False)
-        else:
-            err.print(f"film{label}: {film.error}", markup=False)
-    for job in summary.jobs.values():
-        if str(job.status) in ("failed", "skipped"):
-            err.print(f"{job.status}: {job.label}: {job.error}", markup=False)
-    made = sum(str(j.status) == "done" for j in summary.jobs.values())
-    cached = sum(str(j.status) == "cached" for j in summary.jobs.values())
-    requests = sum(summary.requests.values())
-    err.print(f"{made} generated, {cached} cached; {requests} API requests; cost "
-              f"${summary.cost:.3f}; lock file {'updated' if summary.lock_changed else 'unchanged'}",
-              markup=False)

@@ -24,7 +24,7 @@ from .films import FilmPlan, entry_id, film_plans
 from .finishing import AudioFile, finish_plan, read_audio_files
 from .graph import HINTS, ShotGraph, build_graph
 from .model import Storyboard, load_storyboard
-from .plan import ClipLengths, LockFacts, Plan, PlanInputs, make_plan
+from .plan import ClipLengths, LockFacts, Plan, PlanInputs, Reason, make_plan
 from .templates import (
     ExpandedShot,
     Renderer,
@@ -53,6 +53,7 @@ def compile_storyboard(
     allow_outside: bool = False,
     catalog: Catalog | None = None,
     best_frame: Callable[[str, int], int | None] | None = None,
+    store_reason: Callable[[str, str], Reason | None] | None = None,
 ) -> Compiled:
     """Everything `validate`, `plan` and `run` need; raises StoryboardError on any problem.
     `best_frame` says which frame `frame: best` chose in a shot identity's take, once made."""
@@ -80,7 +81,8 @@ def compile_storyboard(
         inputs = PlanInputs(catalog, board.model, lock or {}, is_cached or (lambda i: False),
                             files, ClipLengths(graph.shots, catalog, board.model),
                             board.continuity.get("color") == "match",
-                            best_frame or (lambda identity, pick: None))
+                            best_frame or (lambda identity, pick: None),
+                            store_reason or (lambda key, identity: None))
         planned, found = make_plan(board.name, graph, inputs)
         problems += found
     problems = early + _new(problems, early)

@@ -45,7 +45,9 @@ class Reason(StrEnum):
     REQUEST_CHANGED = "request changed"
     INPUT_CHANGED = "input frame changed"
     PICK_CHANGED = "pick changed"
-    MISSING_FILE = "missing file"
+    MISSING_FILE = "missing file: generate again"
+    DOWNLOAD_AGAIN = "missing file: download again"  # the service still has the videos
+    LOCK_MISMATCH = "lock mismatch"  # cached, but the lock says otherwise than the cache
     CACHED = "cached"
 
 
@@ -164,6 +166,9 @@ class PlanInputs:
     color_hold: bool = False  # the storyboard's continuity: {color: match}
     # the `frame: best` of a shot identity's take, once it is made (None before)
     best_frame: Callable[[str, int], int | None] = lambda identity, pick: None
+    # What the store knows better than the lock, by shot key and identity: a lock entry
+    # that disagrees with the cache, or a lost take the service can send again.
+    store_reason: Callable[[str, str], Reason | None] = lambda key, identity: None
 
 
 def model_of(shot: ExpandedShot, default: str | None) -> Any:
@@ -345,6 +350,9 @@ def _identity_view(request: Mapping[str, Any], planned: Mapping[str, PlannedShot
 
 def _reason(shot: ExpandedShot, identity: str, cached: bool, lock: LockFacts | None,
             graph: ShotGraph, planned: Mapping[str, PlannedShot], inputs: PlanInputs) -> Reason:
+    known = inputs.store_reason(shot.key, identity)
+    if known is not None:
+        return known
     if cached:
         return Reason.CACHED
     if lock is None:

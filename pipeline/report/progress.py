@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..run.jobs import FINISHED, Job, JobStatus
+
 
 class PlainReporter:
     """One line per change of a shot's status, for logs and pipes (stderr)."""
 
-    def __init__(self, stream: Any = None, clock: Any = None) -> None:
-        import sys
-        import time
-
+    def __init__(self, stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stderr
-        self.clock = clock or time.monotonic
+        self.clock = clock
         self.start = self.clock()
 
-    def update(self, job: Any) -> None:
+    def update(self, job: Job) -> None:
         detail = f": {job.error}" if job.error else ""
         self._line(f"{job.label}: {job.status}{detail}")
 
@@ -34,16 +37,16 @@ class PlainReporter:
 class LiveReporter:
     """A rich live view: a line per active shot and the totals (on a terminal)."""
 
-    ACTIVE = ("waiting", "extracting", "uploading", "submitted", "rendering", "downloading")
+    ACTIVE = (JobStatus.WAITING, JobStatus.EXTRACTING, JobStatus.UPLOADING,
+              JobStatus.SUBMITTED, JobStatus.RENDERING, JobStatus.DOWNLOADING)
+    UNFINISHED = (JobStatus.FAILED, JobStatus.SKIPPED, JobStatus.STOPPED)
 
     def __init__(self, console: Console, total: int) -> None:
-        import time
-
         from rich.live import Live
 
         self.console = console
         self.total = total
-        self.jobs: dict[str, Any] = {}
+        self.jobs: dict[str, Job] = {}
         self.start = time.monotonic()
         self._time = time.monotonic
         self.live = Live(console=console, refresh_per_second=4, transient=False,
@@ -57,9 +60,9 @@ class LiveReporter:
         self.live.refresh()
         self.live.__exit__(None, None, None)
 
-    def update(self, job: Any) -> None:
+    def update(self, job: Job) -> None:
         self.jobs[job.identity] = job
-        if str(job.status) == "failed":
+        if job.status is JobStatus.FAILED:
             self.console.print(Text.assemble(("failed ", "red"), f"{job.label}: {job.error}"))
 
     def note(self, message: str) -> None:
@@ -69,11 +72,11 @@ class LiveReporter:
         table = Table(show_header=False, box=None, padding=(0, 1))
         now = self._time()
         for job in self.jobs.values():
-            if str(job.status) in self.ACTIVE:
+            if job.status in self.ACTIVE:
                 since = f"{now - job.started:5.1f}s" if job.started else ""
                 table.add_row(job.label, str(job.status), since)
-        finished = sum(str(j.status) in ("done", "cached") for j in self.jobs.values())
-        failed = sum(str(j.status) in ("failed", "skipped") for j in self.jobs.values())
+        finished = sum(j.status in FINISHED for j in self.jobs.values())
+        failed = sum(j.status in self.UNFINISHED for j in self.jobs.values())
         cost = sum(j.cost or 0.0 for j in self.jobs.values())
         totals = Text.assemble((f"{finished}/{self.total} shots done", "bold"),
                                (f", {failed} failed or skipped", "red") if failed else "")

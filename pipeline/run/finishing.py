@@ -73,7 +73,7 @@ def _remove_stale(target: Path, store: ObjectStore) -> None:
 def recorded_captions(store: ObjectStore) -> dict[str, set[str]]:
     """Every caption file the store's film records list: name -> the hashes written."""
     found: dict[str, set[str]] = {}
-    for record in sorted((store.root / "films").glob("*.json")):
+    for record in store.film_record_paths():
         try:
             captions = json.loads(record.read_text(encoding="utf-8")).get("captions") or {}
         except (OSError, ValueError):

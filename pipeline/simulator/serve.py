@@ -8,6 +8,7 @@ Output: a server that answers at `http://HOST:PORT/v1` like Runware (`serve`, bl
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 import time
@@ -22,9 +23,7 @@ import click
 from .app import SimulatorApp, SimulatorConfig, create_app
 from .asgi import ASGIApp, Receive, Scope, Send
 from .faults import ConnectionDropped
-
-FAULT_KINDS = ("429", "500", "503", "drop", "task")
-
+from .options import FAULTS_HELP, SimOptions, latency_option, rates_option
 
 # -- uvicorn -----------------------------------------------------------------------------
 
@@ -82,7 +81,10 @@ def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8188, *,
           echo: Callable[[str], None] = click.echo, access_log: bool = True) -> None:
     """Answer like Runware at http://HOST:PORT/v1 until interrupted."""
 
-    sock = _bind(host, port)
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        raise CannotListen(_bind_error(host, port, exc)) from None
     origin = _origin(host, sock.getsockname()[1])
     app = create_app(config, public_url=origin)
     for line in banner(origin, config):
@@ -93,6 +95,19 @@ def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8188, *,
         echo("simulator stopped")  # Ctrl-C is how a server is meant to end
     finally:
         sock.close()
+
+
+class CannotListen(click.ClickException):
+    """The address is taken or not ours to use: an error in the arguments (exit 2)."""
+
+    exit_code = 2
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} on {host} is in use (another simulator?): choose another with "
+                "--port, or --port 0 for any free port")
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 def banner(origin: str, config: SimulatorConfig) -> list[str]:
@@ -162,34 +177,6 @@ def serving(config: SimulatorConfig, *, host: str = "127.0.0.1",
 # -- the command -------------------------------------------------------------------------
 
 
-def _latency(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float]:
-    try:
-        low, high = (float(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter("give two numbers of seconds, like 0.5,1.5") from None
-    if not 0 <= low <= high:
-        raise click.BadParameter("need 0 <= A <= B")
-    return low, high
-
-
-def _fault_rates(ctx: click.Context, param: click.Parameter,
-                 values: tuple[str, ...]) -> dict[str, float]:
-    rates: dict[str, float] = {}
-    for value in values:
-        kind, _, rate = value.partition("=")
-        if kind not in FAULT_KINDS:
-            raise click.BadParameter(f"{kind!r}: the kinds are {', '.join(FAULT_KINDS)}")
-        try:
-            rates[kind] = float(rate)
-        except ValueError:
-            raise click.BadParameter(f"{value!r}: write KIND=RATE, like 429=0.1") from None
-        if not 0 <= rates[kind] <= 1:
-            raise click.BadParameter(f"{value!r}: a rate is between 0 and 1")
-    if sum(rates.get(k, 0.0) for k in ("429", "500", "503", "drop")) > 1:
-        raise click.BadParameter("the request fault rates add up to more than 1")
-    return rates
-
-
 SIMULATE_HELP = """Run a local simulator of Runware's video API (not the real service).
 
 It speaks Runware's REST protocol at http://HOST:PORT/v1: videoInference, getResponse,
@@ -229,12 +216,11 @@ def simulate_command() -> click.Command:
     @click.option("--api-key", default=None, metavar="KEY",
                   help="Accept only this API key (401 invalidApiKey otherwise). "
                        "Default: any non-empty key.")
-    @click.option("--latency", default="0.5,1.5", show_default=True, metavar="A,B",
-                  callback=_latency, help="Seconds from submission to each result, "
-                                          "uniform between A and B.")
+    @click.option("--latency", default="0.5,1.5", show_default=True, metavar="A[,B]",
+                  callback=latency_option, help="Seconds from submission to each result, "
+                                                "uniform between A and B (A alone: always A).")
     @click.option("--fail-rate", "fail_rates", multiple=True, metavar="KIND=RATE",
-                  callback=_fault_rates, help=f"Inject faults; KIND is one of "
-                                              f"{', '.join(FAULT_KINDS)}.")
+                  callback=rates_option, help=f"Inject faults (repeatable). {FAULTS_HELP}")
     @click.option("--retry-after", default=1.0, show_default=True, type=float,
                   help="Seconds sent in Retry-After with an injected 429.")
     @click.option("--url-ttl", default=None, type=float, metavar="SECONDS",
@@ -253,16 +239,13 @@ def simulate_command() -> click.Command:
                   help="Drift like a real model: each clip's colour shifts RATE of the way "
                        "to a warm cast by its last frame, and its end smears as if the "
                        "camera moved (0.1 is a lot over a chain).")
-    def simulate(host: str, port: int, api_key: str | None, latency: tuple[float, float],
+    def simulate(host: str, port: int, api_key: str | None, latency: tuple[float, float] | None,
                  fail_rates: dict[str, float], retry_after: float, url_ttl: float | None,
                  seed: int, max_tasks: int, access_log: bool, state_dir: Path | None,
                  drift: float) -> None:
-        config = SimulatorConfig(
-            api_key=api_key, latency=latency, rate_429=fail_rates.get("429", 0.0),
-            retry_after=retry_after, rate_500=fail_rates.get("500", 0.0),
-            rate_503=fail_rates.get("503", 0.0), rate_drop=fail_rates.get("drop", 0.0),
-            rate_task_error=fail_rates.get("task", 0.0), url_ttl=url_ttl, seed=seed,
-            max_tasks=max_tasks, state_dir=state_dir, drift=drift)
+        config = SimOptions(latency, fail_rates, drift).apply(SimulatorConfig(
+            api_key=api_key, retry_after=retry_after, url_ttl=url_ttl, seed=seed,
+            max_tasks=max_tasks, state_dir=state_dir))
         serve(config, host, port, access_log=access_log)
 
     return simulate

@@ -93,6 +93,10 @@ class Layout:
     def film_stamp_path(self, stamp: str) -> Path:
         return self.films_dir / f"{checked_sha(stamp)}.json"
 
+    def film_record_paths(self) -> list[Path]:
+        """Every film record, in name order."""
+        return sorted((self.root / "films").glob("*.json"))
+
     def film_work_path(self, name: str) -> Path:
         """Where a film is stitched before it is finished into its file."""
         return self.root / "films" / f"stitching-{checked_name(name)}"

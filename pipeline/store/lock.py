@@ -39,7 +39,11 @@ class Spot:
 
 @dataclass(frozen=True)
 class LockEntry:
-    """One shot key's facts; `sha256` and `probe` are the picked take's."""
+    """One shot key's facts; `sha256` and `probe` are the picked take's.
+
+    Shot keys that share a request share its task: the first of them carries the `cost`,
+    the others name it in `paid_by` and carry none, so the costs add up to what was paid.
+    """
 
     identity: str
     seed: int
@@ -50,6 +54,7 @@ class LockEntry:
     sha256: str
     probe: Mapping[str, Any] = field(default_factory=dict)
     inputs: Mapping[str, str] = field(default_factory=dict)
+    paid_by: str | None = None
     # Where each field stands in the lock file it was read from ('' is the entry); not data.
     spots: Mapping[str, Spot] = field(default_factory=dict, compare=False, repr=False)
 
@@ -57,6 +62,8 @@ class LockEntry:
         data = {name: _plain(getattr(self, name)) for name in DATA_FIELDS}
         # 3 and 3.0 are the same cost; one spelling keeps equal locks byte-identical.
         data["cost"] = None if self.cost is None else float(self.cost)
+        if self.paid_by is None:
+            del data["paid_by"]  # most shots pay for themselves; their entries stay short
         return data
 
 

@@ -260,6 +260,7 @@ def _entry_from(value: Any, key: str, node: yaml.Node | None, lines: _Text) -> L
         sha256=_typed(entry, "sha256", str, at, what),
         probe=_flat_map(entry.get("probe", {}), (*at, "probe"), what),
         inputs=_string_map(entry.get("inputs", {}), (*at, "inputs"), what),
+        paid_by=_optional_string(entry, "paid_by", at, what),
         spots=_spots(node, lines),
     )
     _check_entry(result, at, what)
@@ -322,6 +323,13 @@ def _cost(data: Mapping[str, Any], at: JsonPath, what: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Invalid((*at, "cost"), f"{what}: cost must be a number or null")
     return float(value)
+
+
+def _optional_string(data: Mapping[str, Any], name: str, at: JsonPath, what: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise _Invalid((*at, name), f"{what}: {name} must be a string, found {_kind(value)}")
+    return value
 
 
 def _strings(values: list[Any], at: JsonPath, what: str) -> list[str]:

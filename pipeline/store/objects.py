@@ -55,6 +55,7 @@ class ObjectStore(Layout):
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self._verified: set[Path] = set()
+        self._file_shas: dict[tuple[Path, int, int], str] = {}
 
     # Objects
 
@@ -74,6 +75,11 @@ class ObjectStore(Layout):
         if intact:
             self._verified.add(path)
         return intact
+
+    def verify_file(self, path: Path) -> bool:
+        """`verify` for an object's path (`objects/<aa>/<rest of sha256>.<ext>`)."""
+        sha, ext = path.parent.name + path.stem, path.suffix
+        return self.path_for(sha, ext) == path and self.verify(sha, ext)
 
     def discard(self, sha256: str, ext: str) -> None:
         """Remove an object whose content is damaged: every record naming it then reads as
@@ -231,23 +237,16 @@ class ObjectStore(Layout):
         """Drop an upload the backend no longer knows."""
         self.upload_path(backend, sha256).unlink(missing_ok=True)
 
-    # Films
+    # Files read for their hash (films)
 
-    def record_film(self, stamp: str, film: Path) -> None:
-        """`film` was stitched from the inputs `stamp` names; remember what it hashed to."""
-        write_record(self.film_stamp_path(stamp), {"sha256": sha256_file(film),
-                                                   "file": film.name})
-
-    def film_unchanged(self, stamp: str, film: Path) -> bool:
-        """Whether `film` is, byte for byte, what was last stitched from the same inputs."""
-        path = self.film_stamp_path(stamp)
-        if not film.is_file():
-            return False
-        data = read_record(path)
-        if data is None:
-            return False
-        recorded = parse_record(lambda d: str(d["sha256"]), data, path)
-        return recorded == sha256_file(film)
+    def file_sha256(self, path: Path) -> str:
+        """The sha256 of any file (a film); read once per store instance while its size and
+        time stay the same."""
+        facts = path.stat()
+        key = (path, facts.st_size, facts.st_mtime_ns)
+        if key not in self._file_shas:
+            self._file_shas[key] = sha256_file(path)
+        return self._file_shas[key]
 
     # The run lock
 

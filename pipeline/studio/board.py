@@ -131,11 +131,11 @@ class BoardInputs:
 
 def build_board(path: Path, display: str, inputs: BoardInputs) -> Board:
     try:
-        compiled, lock, store = prepare_run(RunRequest(path, display))
+        prepared = prepare_run(RunRequest(path, display))
     except StoryreelError as exc:  # the storyboard's problems, or an unreadable lock file
         return Board(name=path.stem, file=display, problems=exc.render(),
                      folder=path.resolve().parent, sources=_yaml_files(path))
-    return _board(compiled, lock, store, display, inputs)
+    return _board(prepared.compiled, prepared.lock, prepared.store, display, inputs)
 
 
 def _board(compiled: Compiled, lock: Lock, store: ObjectStore, display: str,

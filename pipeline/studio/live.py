@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import StoryreelError
-from ..run.execute import RunRequest, execute, prepare_run
+from ..run.execute import BackendName, RunRequest, execute, options_for, prepare_run
 from ..run.scheduler import Job, RunOptions
 from .board import LiveState
 
@@ -143,7 +143,7 @@ def _outcome(req: RunRequest, reporter: StudioReporter, max_cost: float | None
     """Run the storyboard as `storyreel run` does; the `run` event that says how it ended."""
     try:
         prepared = prepare_run(req)
-        options = run_options(req.backend, prepared[0].board.concurrency, max_cost)
+        options = run_options(req.backend, prepared.compiled.board.concurrency, max_cost)
         req = RunRequest(req.path, req.display, req.backend, options,
                          simulator=req.simulator, environ=req.environ)
         summary = asyncio.run(execute(req, reporter, prepared))
@@ -155,12 +155,10 @@ def _outcome(req: RunRequest, reporter: StudioReporter, max_cost: float | None
             "films": films}
 
 
-def run_options(backend: str, concurrency: int | None, max_cost: float | None) -> RunOptions:
-    """As `storyreel run` chooses them: the simulator answers in a fraction of a second,
-    Runware takes tens of seconds a clip."""
-    tick = 0.25 if backend == "simulator" else 1.0
-    return RunOptions(concurrency=concurrency or 8, max_cost=max_cost, poll_interval=tick,
-                      first_poll=tick)
+def run_options(backend: BackendName, concurrency: int | None, max_cost: float | None
+                ) -> RunOptions:
+    """As `storyreel run` chooses them."""
+    return options_for(backend, concurrency, max_cost)
 
 
 async def watch(stamp: Callable[[], Any], changed: Callable[[], None],

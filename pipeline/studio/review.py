@@ -19,7 +19,8 @@ from typing import Any
 
 from ..language.model import read_storyboard
 from ..language.plan import SEED_RANGE
-from ..run.execute import RunRequest
+from ..run.execute import BackendName, RunRequest
+from ..simulator.options import SimOptions
 from ..store import ObjectStore, lock_path_for, sha256_file, store_root_for
 from ..store.activity import Stamp, run_holder, stamp_of, store_stamp
 from .board import Board, BoardInputs, build_board
@@ -34,7 +35,7 @@ class ReviewConfig:
     display: str
     backend: str = "simulator"
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    simulator: Mapping[str, Any] = field(default_factory=dict)
+    simulator: SimOptions = SimOptions()
     workers: int = 2
 
 
@@ -110,6 +111,6 @@ class Review:
     # Runs
 
     def start_run(self, max_cost: float | None) -> bool:
-        req = RunRequest(self.config.path, self.config.display, self.config.backend,
+        req = RunRequest(self.config.path, self.config.display, BackendName(self.config.backend),
                          simulator=self.config.simulator, environ=self.config.environ)
         return self.runs.start(req, max_cost)
