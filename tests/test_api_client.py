@@ -23,7 +23,7 @@ from pipeline.api import RunwareClient, SubmitStatus, TaskStatus
 from pipeline.api.polling import RetryPolicy
 from pipeline.errors import ApiError, ExitCode, UsageError
 from pipeline.simulator.app import SimulatorApp, SimulatorConfig, simulator_transport
-from pipeline.simulator.faults import Fault, request_fault
+from pipeline.simulator.faults import Fault, request_fault, result_latencies
 
 KEY = "sk-storyreel-LEAKCHECK-9c1f0e7d"
 
@@ -100,20 +100,38 @@ def test_a_task_goes_from_processing_to_success_with_distinct_seeds_and_costs() 
     run(SimulatorConfig(latency=(0.5, 1.5)), test)
 
 
+def spread_task_uuid(seed: int, bounds: tuple[float, float], step: float, polls: int) -> str:
+    """A taskUUID whose 4 results the simulator finishes in 4 different poll intervals, each
+    well inside one (the latencies are drawn from the seed and the taskUUID)."""
+    for number in range(1, 10_000):
+        candidate = str(uuid.UUID(int=number << 64 | number, version=4))
+        ticks = [latency / step for latency in result_latencies(seed, candidate, 4, bounds)]
+        windows = {int(t) for t in ticks}
+        clear = all(0.1 < t % 1 < 0.9 for t in ticks)
+        if len(windows) == 4 and clear and max(ticks) < polls:
+            return candidate
+    raise AssertionError("no such taskUUID")
+
+
 def test_results_arrive_one_by_one_and_accumulate() -> None:
+    seed, bounds, step, polls = 5, (0.1, 3.0), 0.25, 12
+    task_uuid = spread_task_uuid(seed, bounds, step, polls)
+    latencies = result_latencies(seed, task_uuid, 4, bounds)
+
     async def test(client: RunwareClient, app: SimulatorApp, clock: Clock, _: Sleeps) -> None:
-        task = request(numberResults=4)
+        task = request(numberResults=4, taskUUID=task_uuid)
         await client.submit([task])
         counts = []
-        for _step in range(12):
-            clock.advance(0.25)
-            state = (await client.poll([task["taskUUID"]]))[task["taskUUID"]]
+        for _step in range(polls):
+            clock.advance(step)
+            state = (await client.poll([task_uuid]))[task_uuid]
             counts.append(len(state.results))
-        assert counts == sorted(counts) and counts[-1] == 4
-        assert len(set(counts)) > 2  # some polls saw part of the results
+        # Each poll sees exactly the results due by then: none, then one more at a time.
+        assert counts == [sum(t <= step * (n + 1) for t in latencies) for n in range(polls)]
+        assert len(set(counts)) >= 4 and counts[-1] == 4  # three polls saw part of them
         assert state.status is TaskStatus.SUCCESS
 
-    run(SimulatorConfig(latency=(0.1, 3.0), seed=5), test)
+    run(SimulatorConfig(latency=bounds, seed=seed), test)
 
 
 def test_resubmission_is_a_conflict_and_nothing_runs_twice() -> None:

@@ -8,10 +8,14 @@ from pathlib import Path
 from rich.console import Console
 
 from pipeline.language.compile import compile_storyboard
+from pipeline.language.plan import FilmPlan
 from pipeline.report.graph import graph_dot, graph_mermaid
 from pipeline.report.plan import print_plan
 from pipeline.report.progress import LiveReporter, PlainReporter
+from pipeline.report.summary import incomplete_error, summary_lines
+from pipeline.run.films import FilmOutcome, FilmStatus
 from pipeline.run.scheduler import Job, JobStatus
+from pipeline.run.summary import RunSummary, ShotOutcome
 
 STORY = """\
 version: 1
@@ -73,3 +77,40 @@ def test_live_progress_shows_active_shots_and_totals() -> None:
     assert "rendering" in text
     assert "1/2 shots done" in text and "$0.150" in text
     assert "failed" in text and "c: refused" in text
+
+
+def outcome(key: str, status: JobStatus, error: str | None = None) -> ShotOutcome:
+    paid = 0.15 if status is JobStatus.DONE else None
+    return ShotOutcome(id=key, key=key, variant={}, status=status, task_uuid="t-" + key,
+                       seed=1, cost=paid, paid_by=None, path=None, error=error)
+
+
+def film_outcome(status: FilmStatus, error: str | None = None) -> FilmOutcome:
+    film = FilmPlan(variant={}, keys=("a", "b"), transition="cut", seconds=0.0,
+                    file="story.mp4")
+    return FilmOutcome(film, status, error=error)
+
+
+def test_a_run_where_only_the_film_failed_points_at_the_film() -> None:
+    summary = RunSummary("story", (outcome("a", JobStatus.DONE), outcome("b", JobStatus.CACHED)),
+                         (film_outcome(FilmStatus.FAILED, "cannot write the film story.mp4"),),
+                         {"videoInference": 1}, lock_changed=True, simulated=False)
+    error = incomplete_error(summary)
+    assert error is not None
+    assert error.message == "the run is incomplete: see the film that failed above"
+    assert summary_lines(summary) == [
+        "film: cannot write the film story.mp4",
+        "1 generated, 1 cached; 1 API requests; cost $0.150; lock file updated"]
+
+
+def test_a_run_with_failed_shots_points_at_them_and_a_complete_one_has_no_error() -> None:
+    failed = RunSummary("story", (outcome("a", JobStatus.FAILED, "refused"),),
+                        (film_outcome(FilmStatus.NOT_MADE, "not made: a did not finish"),),
+                        {}, lock_changed=False, simulated=True)
+    error = incomplete_error(failed)
+    assert error is not None and error.message.endswith("see the failed shots above")
+    assert "failed: a: refused" in summary_lines(failed)
+    done = RunSummary("story", (outcome("a", JobStatus.DONE),), (), {}, lock_changed=False,
+                      simulated=True)
+    assert incomplete_error(done) is None
+    assert summary_lines(done)[-1].endswith("; simulated cost $0.150; lock file unchanged")

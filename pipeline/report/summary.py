@@ -48,11 +48,11 @@ def incomplete_error(summary: RunSummary) -> RunIncomplete | None:
         return None
     if summary.stopped is not None:
         open_tasks = summary.stopped.open_tasks
-        tasks = f"{open_tasks} task{'s' if open_tasks != 1 else ''}"
+        tasks = f"{open_tasks} task stays" if open_tasks == 1 else f"{open_tasks} tasks stay"
         return RunIncomplete(
             f"the run stopped: {summary.stopped.reason}",
-            hint=f"{tasks} stay open in the journal: run the same command again to resume "
-            "them without paying twice (--patience SECONDS waits longer for the service)")
+            hint=f"{tasks} open in the journal: run the same command again to resume what "
+            "was sent without paying twice (--patience SECONDS waits longer for the service)")
     failed_shots = any(not shot.finished for shot in summary.shots)
     failed_films = sum(not film.made for film in summary.films)
     if failed_shots:

@@ -9,6 +9,7 @@ and writes the lock file.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from ..api import Backend, RunwareClient
 from ..api.polling import BATCH_POLL, PATIENCE, SIMULATOR_POLL
 from ..errors import FileError, UsageError
 from ..language.compile import Compiled, compile_storyboard
-from ..language.plan import Plan
+from ..language.plan import Plan, Reason
 from ..language.select import select_keys
 from ..simulator.options import SimOptions
 from ..store import Journal, Lock, ObjectStore, Take, lock_path_for, write_lock
@@ -102,8 +103,9 @@ def check_writable(compiled: Compiled, lock: Path) -> None:
                              "remove the folder: the lock file is written there")
         folder = target.parent
         if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
-            raise FileError.from_os(PermissionError(13, "permission denied"),
-                                    f"write {what} {target}",
+            read_only = os.statvfs(folder).f_flag & os.ST_RDONLY
+            reason = OSError(errno.EROFS if read_only else errno.EACCES, "cannot write")
+            raise FileError.from_os(reason, f"write {what} {target}",
                                     hint=f"make {folder} writable, or copy the storyboard "
                                     "to a folder you can write in")
 
@@ -115,6 +117,10 @@ async def execute(req: RunRequest, reporter: Reporter,
     compiled, store = prepared.compiled, prepared.store
     keys = select_keys(compiled, req.select, prepared.state.is_cached)
     chosen = compiled.plan if keys is None else _subplan(compiled.plan, keys)
+    for shot in chosen.shots:
+        if shot.reason is Reason.LOCK_MISMATCH:
+            reporter.note(f"{shot.key}: the lock file disagrees with the cache; its entry is "
+                          "written again from the cache")
     with store.exclusive(req.display):
         backend, backend_id = make_backend(req, store)
         journal = Journal(store.journal_path)

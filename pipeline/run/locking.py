@@ -15,7 +15,7 @@ from itertools import groupby
 
 from ..errors import ExitCode, StoryreelError
 from ..language.compile import Compiled
-from ..language.plan import PlannedShot, Reason
+from ..language.plan import PlannedShot
 from ..store import Lock, LockEntry, ObjectStore, ShotRecord, diff_locks
 
 
@@ -70,7 +70,7 @@ def with_payers(lock: Lock, order: Iterable[str]) -> Lock:
 def frozen_differences(compiled: Compiled, lock: Lock, store: ObjectStore) -> list[str]:
     """Everything a run would change in the lock, or that the store says differently."""
     shots = compiled.plan.shots
-    lines = [f"{s.key}: would run ({s.reason})" for s in shots if s.reason is not Reason.CACHED]
+    lines = [f"{s.key}: would run ({s.reason})" for s in shots if not s.cached]
     records = {s.identity: r for s in shots if (r := store.find_shot(s.identity)) is not None}
     for shot in shots:
         record = records.get(shot.identity)

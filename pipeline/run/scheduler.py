@@ -93,7 +93,8 @@ class Scheduler:
     def _stop_the_rest(self, gone: ServiceGone) -> None:
         for job in self.jobs.values():
             if job.status not in FINAL:
-                self.runner.finish(job, JobStatus.STOPPED, "stopped: the service is unreachable")
+                self.runner.finish(job, JobStatus.STOPPED,
+                                   "the run stopped before it finished: the service is gone")
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -99,7 +99,7 @@ def read_record(path: Path) -> Any:
     """The JSON in `path`, or None if there is no such file."""
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there, or no store at all
         return None
     except UnicodeDecodeError as exc:
         raise CacheError(f"{path}: not a text file ({exc})", hint=DELETE_HINT) from None
