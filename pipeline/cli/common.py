@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
@@ -16,21 +16,22 @@ from ..errors import StoryreelError
 if TYPE_CHECKING:
     from ..language.compile import Compiled
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def reports_errors(func: F) -> F:
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a StoryreelError into its rendered text on stderr and its exit code."""
 
     @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except StoryreelError as exc:
             click.echo(exc.render(), err=True)
             sys.exit(exc.exit_code)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def compile_file(file: str, allow_outside: bool = False, with_state: bool = True) -> Compiled:

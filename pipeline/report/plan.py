@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..language.films import shot_sources
-from ..language.plan import Plan, PlannedShot
+from ..language.plan import Plan, PlannedShot, Reason
 
 
 def plan_table(plan: Plan) -> Table:
@@ -39,17 +39,7 @@ def print_plan(plan: Plan, console: Console) -> None:
     for warning in plan.warnings:
         console.print(warning.render(), markup=False, highlight=False)
     console.print(plan_table(plan))
-    unique = len({s.identity for s in plan.shots})
-    to_run = len({s.identity for s in plan.shots if not s.cached})
-    estimate = any(s.cost_is_estimate for s in plan.shots)
-    unpriced = len(plan.unpriced)
-    console.print(
-        f"{len(plan.shots)} shots ({unique} distinct requests, {to_run} to generate), "
-        f"{len(plan.films)} film{'s' if len(plan.films) != 1 else ''}; "
-        f"estimated cost ${plan.estimated_cost:.3f}{' (partly estimated: ~)' if estimate else ''}"
-        + (f" plus {unpriced} shot{'s' if unpriced != 1 else ''} at an unknown price"
-           if unpriced else ""),
-        markup=False, highlight=False)
+    console.print(_totals(plan), markup=False, highlight=False)
     if plan.critical_path:
         path = " -> ".join(k.split("[")[0] for k in plan.critical_path)
         console.print(f"critical path: {path}", markup=False, highlight=False)
@@ -73,6 +63,24 @@ def best_frame_lines(plan: Plan) -> list[str]:
             lines.append(f"{shot.key} takes frame {which} of {image['key']}")
     return lines
 
+
+
+def _totals(plan: Plan) -> str:
+    unique = len({s.identity for s in plan.shots})
+    again = {s.identity for s in plan.shots if s.reason is Reason.DOWNLOAD_AGAIN}
+    to_make = {s.identity: s.estimated_cost for s in plan.shots
+               if not s.cached and s.identity not in again}
+    fetch = f", {len(again)} to download again" if again else ""
+    cost = f"${sum(to_make.values()):.3f}"
+    if again:  # downloading costs nothing; a failed download is generated again
+        cost += f" (${plan.estimated_cost:.3f} if the downloads fail)"
+    estimate = " (partly estimated: ~)" if any(s.cost_is_estimate for s in plan.shots) else ""
+    films = f"{len(plan.films)} film{'s' if len(plan.films) != 1 else ''}"
+    unpriced = len(plan.unpriced)
+    unknown = (f" plus {unpriced} shot{'s' if unpriced != 1 else ''} at an unknown price"
+               if unpriced else "")
+    return (f"{len(plan.shots)} shots ({unique} distinct requests, {len(to_make)} to generate"
+            f"{fetch}), {films}; estimated cost {cost}{estimate}{unknown}")
 
 
 def plan_json(plan: Plan) -> str:

@@ -15,7 +15,6 @@ import uuid as uuidlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from ..api import SubmitStatus, Task, TaskState, TaskStatus, VideoResult
 from ..api.wire import TRANSIENT_CODES
@@ -284,8 +283,8 @@ def _result_json(result: VideoResult) -> dict[str, object]:
             "cost": result.cost}
 
 
-def _result_from_json(data: Mapping[str, Any]) -> VideoResult:
+def _result_from_json(data: Mapping[str, object]) -> VideoResult:
     seed, cost = data.get("seed"), data.get("cost")
     return VideoResult(str(data["videoUUID"]), str(data["videoURL"]),
-                       None if seed is None else int(seed),
-                       None if cost is None else float(cost))
+                       seed if isinstance(seed, int) else None,
+                       float(cost) if isinstance(cost, int | float) else None)
