@@ -37,6 +37,7 @@ from pipeline.simulator.faults import result_latencies
 from pipeline.store import ObjectStore, read_tasks
 
 KILLS = 20
+RUNWARE = ["--backend", "runware", "--yes"]  # the simulator over a socket, as Runware
 LATENCY = (0.3, 1.0)
 
 # A chain with `from` (a -> b -> c -> d -> e), fans (b -> c and b -> f; g -> h), two takes
@@ -96,11 +97,11 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     story = write_storyboard(folder / "film", BOARD)
     with simulator(folder / "simulator", latency=LATENCY) as sim:
         started = time.monotonic()
-        finished = run_to_end(story, sim.env(), ["--backend", "runware"])
+        finished = run_to_end(story, sim.env(), RUNWARE)
         duration = time.monotonic() - started
         assert finished.code == 0, finished.stderr
         assert_each_identity_made_once(sim, finished.summary, story.parent)
-        again = run_to_end(story, sim.env(), ["--backend", "runware"])
+        again = run_to_end(story, sim.env(), RUNWARE)
         assert again.code == 0 and again.summary["requests"] == {}, again.stderr
     return Reference(finished, duration)
 
@@ -133,7 +134,7 @@ def test_a_run_killed_twenty_times_makes_the_same_film_and_pays_each_shot_once(
             running = [kill_at(story, sim, kill, log) for kill in kill_moments()]
             print(f"{sum(running)} of {KILLS} kills hit a running process; "
                   f"{sim.stats()['conflicts']} tasks resent were already there")
-            final = run_to_end(story, sim.env(), ["--backend", "runware"])
+            final = run_to_end(story, sim.env(), RUNWARE)
             assert final.code == 0, final.stderr
             assert_each_identity_made_once(sim, final.summary, story.parent)
     finally:
@@ -147,7 +148,7 @@ def test_a_run_killed_twenty_times_makes_the_same_film_and_pays_each_shot_once(
 
 def kill_at(story: Path, sim: Simulator, kill: Kill, log: IO[bytes]) -> bool:
     """Start a run and SIGKILL it at `kill`; whether it was still running then."""
-    run = LiveRun(story, sim.env(), ["--backend", "runware"], log)
+    run = LiveRun(story, sim.env(), RUNWARE, log)
     try:
         run.wait(progress=kill.progress)
         time.sleep(kill.delay)
@@ -168,7 +169,7 @@ def test_a_simulator_killed_and_restarted_mid_run_loses_nothing_and_makes_nothin
     try:
         with ExitStack() as servers:
             sim = servers.enter_context(simulator(state, latency=LATENCY))
-            run = LiveRun(story, sim.env(), ["--backend", "runware"], log)
+            run = LiveRun(story, sim.env(), RUNWARE, log)
             try:
                 run.wait()
                 for _ in range(3):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Mapping
+from contextlib import AsyncExitStack, closing
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -121,20 +122,23 @@ async def execute(req: RunRequest, reporter: Reporter,
         if shot.reason is Reason.LOCK_MISMATCH:
             reporter.note(f"{shot.key}: the lock file disagrees with the cache; its entry is "
                           "written again from the cache")
-    with store.exclusive(req.display):
-        backend, backend_id = make_backend(req, store)
-        journal = Journal(store.journal_path)
-        try:
-            chain = Chain(store, backend, backend_id, compiled.board.folder)
-            scheduler = Scheduler(chosen, compiled.graph.remaining, backend, store, journal,
-                                  chain, reporter, options=req.options,
-                                  used=lambda jobs: _takes_used(compiled, jobs, store,
-                                                                full=keys is None))
-            jobs = await scheduler.run()
-            stop = _stop(scheduler, journal)
-        finally:
-            journal.close()
-            await backend.aclose()
+    async with AsyncExitStack() as held:
+        # Runware's client first: a missing key stops the run before it touches the folder.
+        runware = make_backend(req, store) if req.backend is BackendName.RUNWARE else None
+        if runware is not None:
+            held.push_async_callback(runware[0].aclose)
+        held.enter_context(store.exclusive(req.display))
+        backend, backend_id = runware or make_backend(req, store)
+        if runware is None:
+            held.push_async_callback(backend.aclose)
+        journal = held.enter_context(closing(Journal(store.journal_path)))
+        chain = Chain(store, backend, backend_id, compiled.board.folder)
+        scheduler = Scheduler(chosen, compiled.graph.remaining, backend, store, journal, chain,
+                              reporter, options=req.options,
+                              used=lambda jobs: _takes_used(compiled, jobs, store,
+                                                            full=keys is None))
+        jobs = await scheduler.run()
+        stop = _stop(scheduler, journal)
         films = make_films(compiled, jobs, store, reporter) if keys is None else []
         changed = _write_lock(req.path, prepared.lock, chosen, jobs, full=keys is None)
     return summarize(compiled, jobs, films, store, requests=backend.request_counts,
