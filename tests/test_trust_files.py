@@ -134,7 +134,7 @@ def test_a_full_disk_while_storing_a_take_is_a_one_line_error_and_loses_nothing(
                               preexec_fn=limit_file_size, timeout=300)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
-    assert "failed: a: cannot store its take" in done.stderr
+    assert "failed: a: cannot store its take, frames or records in " in done.stderr
     assert "file too large" in done.stderr
     assert "the run is incomplete: see the failed shots above" in done.stderr
     # The task was paid for and answered: it stays open, for the next run to download.

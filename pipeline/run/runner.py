@@ -72,8 +72,10 @@ class JobRunner:
             raise
         except StoryreelError as exc:
             self.finish(job, JobStatus.FAILED, exc.render())
-        except OSError as exc:
-            self.finish(job, JobStatus.FAILED, FileError.from_os(exc, "store its take").render())
+        except OSError as exc:  # the cache's folder: a take, a frame, a record
+            doing = f"store its take, frames or records in {self.store.root}"
+            error = FileError.from_os(exc, doing)
+            self.finish(job, JobStatus.FAILED, error.render())
         except ValueError as exc:
             self.finish(job, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
 
