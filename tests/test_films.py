@@ -12,15 +12,7 @@ from support_backend import Recorder, write_clip
 
 from pipeline.language.compile import Compiled, compile_storyboard
 from pipeline.media.probe import probe_video
-from pipeline.media.stitch import StitchMethod
-from pipeline.run.films import (
-    FilmStatus,
-    film_stamp,
-    make_film,
-    make_films,
-    picked_takes,
-    takes_films_use,
-)
+from pipeline.run.films import FilmStatus, make_films, takes_films_use
 from pipeline.run.jobs import Job, make_jobs
 from pipeline.store import ObjectStore, ShotRecord, Take
 
@@ -46,7 +38,7 @@ def compiled_story(folder: Path, text: str = STORY) -> Compiled:
 
 def finished_jobs(compiled: Compiled, store: ObjectStore, folder: Path,
                   unfinished: tuple[str, ...] = ()) -> dict[str, Job]:
-    """Every job done, with a clip of `frames` frames per take, but those `unfinished`."""
+    """Every job done, with a clip of its own colour per take, but those `unfinished`."""
     jobs = make_jobs(compiled.plan, compiled.graph.remaining)
     for job in jobs.values():
         if job.label in unfinished:
@@ -56,7 +48,9 @@ def finished_jobs(compiled: Compiled, store: ObjectStore, folder: Path,
             clip = folder / f"{job.label}{index}.mp4"
             write_clip(clip, colour, frames=8 + index)
             stored = store.put_file(clip, "mp4")
-            takes.append(Take(index, f"{job.label}-{index}", stored.sha256, "mp4", stored.size))
+            facts = {k: v for k, v in probe_video(stored.path).to_dict().items() if k != "path"}
+            takes.append(Take(index, f"{job.label}-{index}", stored.sha256, "mp4", stored.size,
+                              facts))
         job.record = ShotRecord(job.identity, f"task-{job.label}", 1, tuple(takes))
     return jobs
 
@@ -72,12 +66,11 @@ def test_the_film_is_the_picked_takes_in_film_order(
         setup: tuple[Compiled, ObjectStore, dict[str, Job]]) -> None:
     compiled, store, jobs = setup
     (film,) = make_films(compiled, jobs, store, Recorder())
-    assert film.status is FilmStatus.MADE and film.method is StitchMethod.COPY
-    assert film.path == compiled.board.folder / "story.mp4"
-    # c (9 frames), a's take 2 (10 frames), b (9 frames)
-    assert probe_video(film.path).frames == 9 + 10 + 9
-    takes, missing = picked_takes(compiled, compiled.plan.films[0], jobs)
-    assert missing is None and [t.video_uuid for t in takes] == ["c-1", "a-2", "b-1"]
+    assert film.status is FilmStatus.MADE and film.method == "copy"
+    assert film.path == compiled.board.folder / "story.mp4" and film.timeline is not None
+    # c (9 frames), a's take 2 (10 frames, but its last is b's first: shown once), b (9)
+    assert [(e.key, e.frames) for e in film.timeline.entries] == [("c", 9), ("a", 9), ("b", 9)]
+    assert probe_video(film.path).frames == 9 + 9 + 9
 
 
 def test_an_unchanged_film_is_left_alone_byte_for_byte(
@@ -104,26 +97,34 @@ def test_a_film_changed_on_disk_is_stitched_again(
     assert again.status is FilmStatus.MADE and first.path.read_bytes() == made
 
 
-def test_a_new_transition_is_a_new_film(
+def with_film(compiled: Compiled, **changes: object) -> Compiled:
+    film = replace(compiled.plan.films[0], **changes)  # type: ignore[arg-type]
+    return replace(compiled, plan=replace(compiled.plan, films=(film,)))
+
+
+def test_a_new_canvas_is_a_new_film(
         setup: tuple[Compiled, ObjectStore, dict[str, Job]]) -> None:
     compiled, store, jobs = setup
     make_films(compiled, jobs, store, Recorder())
-    film = replace(compiled.plan.films[0], transition="crossfade", seconds=0.2)
-    outcome = make_film(compiled, film, jobs, store, Recorder())
-    assert outcome.status is FilmStatus.MADE and outcome.method is StitchMethod.CROSSFADE
+    larger = with_film(compiled, size=(640, 360))
+    (outcome,) = make_films(larger, jobs, ObjectStore(store.root), Recorder())
+    assert outcome.status is FilmStatus.MADE and outcome.method == "reencode"
+    assert outcome.path is not None and probe_video(outcome.path).width == 640
 
 
-def test_the_stamp_is_the_clips_content_and_the_transition_not_the_variant(
+def test_another_variant_or_file_name_of_the_same_inputs_is_the_same_film(
         setup: tuple[Compiled, ObjectStore, dict[str, Job]]) -> None:
-    compiled, _, jobs = setup
-    film = compiled.plan.films[0]
-    takes, _ = picked_takes(compiled, film, jobs)
-    stamp = film_stamp(takes, film)
-    assert film_stamp(takes, replace(film, variant={"mood": "calm"})) == stamp
-    assert film_stamp(takes, replace(film, file="other-name.mp4")) == stamp
-    assert film_stamp(takes, replace(film, file="story.webm")) != stamp
-    assert film_stamp(takes[::-1], film) != stamp
-    assert film_stamp(takes, replace(film, transition="crossfade", seconds=0.5)) != stamp
+    """What a film is made from is its clips' content, the frames kept and the seams: the
+    variant it belongs to and its name do not make it another film."""
+    compiled, store, jobs = setup
+    (first,) = make_films(compiled, jobs, store, Recorder())
+    assert first.path is not None
+    renamed = with_film(compiled, file="other-name.mp4", variant={"mood": "calm"})
+    (film,) = make_films(renamed, jobs, ObjectStore(store.root), Recorder())
+    assert film.status is FilmStatus.MADE  # a new file, written...
+    assert film.path is not None and film.path.read_bytes() == first.path.read_bytes()
+    (again,) = make_films(renamed, jobs, ObjectStore(store.root), Recorder())
+    assert again.status is FilmStatus.UNCHANGED  # ...and recognised as made after
 
 
 def test_a_film_whose_shot_did_not_finish_is_not_made_and_says_which(tmp_path: Path) -> None:
@@ -163,10 +164,11 @@ def test_a_film_that_cannot_be_written_fails_with_the_reason(
 def test_the_takes_a_run_will_stitch(setup: tuple[Compiled, ObjectStore, dict[str, Job]]
                                      ) -> None:
     compiled, store, jobs = setup
-    film = compiled.plan.films[0]
-    takes, _ = picked_takes(compiled, film, jobs)
-    assert takes_films_use(compiled, jobs, store) == takes  # not made yet: all of them
+    plan = compiled.plan
+    picked = [record.takes[plan.shot(key).pick - 1] for key in ("c", "a", "b")
+              if (record := jobs[plan.shot(key).identity].record) is not None]
+    assert takes_films_use(compiled, jobs, store) == picked  # not made yet: all of them
     make_films(compiled, jobs, store, Recorder())
-    assert takes_films_use(compiled, jobs, ObjectStore(store.root)) == []  # unchanged
-    jobs[compiled.plan.shot("b").identity].record = None  # b to make: the others' takes
-    assert takes_films_use(compiled, jobs, store) == takes[:2]
+    assert takes_films_use(compiled, jobs, ObjectStore(store.root)) == []  # made: none
+    jobs[plan.shot("b").identity].record = None  # b to make: the film's other takes
+    assert takes_films_use(compiled, jobs, store) == picked[:2]
