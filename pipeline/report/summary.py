@@ -83,7 +83,8 @@ def _film_json(film: FilmOutcome) -> Mapping[str, object]:
     method = "unchanged" if film.status is FilmStatus.UNCHANGED else film.method
     return {"variant": dict(film.film.variant), "file": film.film.file,
             "path": str(film.path) if film.path else None, "status": str(film.status),
-            "method": None if method is None else str(method), "error": film.error}
+            "method": None if method is None else str(method), "error": film.error,
+            "timeline": film.timeline.to_json() if film.timeline else None}
 
 
 def _shot_json(shot: ShotOutcome) -> Mapping[str, object]:
