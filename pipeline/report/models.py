@@ -20,6 +20,9 @@ from rich.text import Text
 
 from ..language.catalog import Catalog, ModelSpec
 
+# A model file's JSON Schema and its x-storyreel extensions: JSON, whose values are any JSON.
+Json = Mapping[str, Any]
+
 FRAMES = {("first", "last"): "first + last", ("first",): "first", (): "none"}
 
 
@@ -100,7 +103,7 @@ def model_detail(spec: ModelSpec) -> RenderableType:
                  _prices(spec), _notes(ext))
 
 
-def _summary(spec: ModelSpec, ext: Mapping[str, Any]) -> Text:
+def _summary(spec: ModelSpec, ext: Json) -> Text:
     images = ext.get("images")
     lines = [
         f"{spec.name} ({spec.air})",
@@ -118,8 +121,8 @@ def _summary(spec: ModelSpec, ext: Mapping[str, Any]) -> Text:
     return Text("\n".join(lines) + "\n")
 
 
-def flatten_fields(schema: Mapping[str, Any], prefix: str = ""
-                   ) -> Iterator[tuple[str, Mapping[str, Any], bool]]:
+def flatten_fields(schema: Json, prefix: str = ""
+                   ) -> Iterator[tuple[str, Json, bool]]:
     """(dotted path, schema, required) of every field, nested objects walked into."""
     required = set(schema.get("required", []))
     for name, sub in schema.get("properties", {}).items():
@@ -131,7 +134,7 @@ def flatten_fields(schema: Mapping[str, Any], prefix: str = ""
             yield path, sub, name in required
 
 
-def describe_field(sub: Mapping[str, Any]) -> str:
+def describe_field(sub: Json) -> str:
     if "const" in sub:
         return f"= {sub['const']!r}"
     if "enum" in sub:
@@ -197,7 +200,7 @@ def _prices(spec: ModelSpec) -> Text:
     return Text("\n" + "\n".join(lines) + "\n")
 
 
-def _notes(ext: Mapping[str, Any]) -> Text:
+def _notes(ext: Json) -> Text:
     decisions = [f"  {note['about']}: {note['decision']}"
                  + (f" [{', '.join(note['sources'])}]" if note.get("sources") else "")
                  for note in ext.get("notes", [])]

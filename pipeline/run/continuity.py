@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import MediaError
 from ..language.films import shot_sources
@@ -118,7 +117,7 @@ def picked_take(store: ObjectStore, identity: str, pick: int) -> Take | None:
     return record.takes[pick - 1]
 
 
-def frames_used(plan: Plan, shot: PlannedShot, store: ObjectStore) -> list[dict[str, Any]]:
+def frames_used(plan: Plan, shot: PlannedShot, store: ObjectStore) -> list[dict[str, object]]:
     """The frames of other shots a shot was made from, with the index each one is (None
     while that shot is not made), as `run --json` tells them."""
     used = []

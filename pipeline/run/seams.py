@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +39,7 @@ class SeamMeasure:
     """One handover: frame `source_frame` of `source` against frame `target_frame` of
     `target` (its first, or its last for a bridge)."""
 
-    variant: dict[str, Any]
+    variant: dict[str, object]
     handover: Handover
     source_frame: int
     target_frame: int
@@ -51,7 +50,7 @@ class SeamMeasure:
     sharpness: float
     failures: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"variant": self.variant, **self.handover.to_json(),
                 "source_frame": self.source_frame, "target_frame": self.target_frame,
                 "in_film": self.in_film, "psnr": _finite(self.psnr), "ssim": round(self.ssim, 4),
@@ -64,7 +63,7 @@ class ChainMeasure:
     """Film neighbours that hand over, and the drift from the chain's first frame to the
     last frame kept of each of them (the first hop's own drift first)."""
 
-    variant: dict[str, Any]
+    variant: dict[str, object]
     keys: tuple[str, ...]
     hops: tuple[float, ...]
     failures: tuple[str, ...] = ()
@@ -73,7 +72,7 @@ class ChainMeasure:
     def drift(self) -> float:
         return self.hops[-1]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"variant": self.variant, "shots": list(self.keys), "drift": round(self.drift, 3),
                 "hops": [round(hop, 3) for hop in self.hops], "failures": list(self.failures)}
 
@@ -88,7 +87,7 @@ class Seams:
     def failed(self) -> bool:
         return any(s.failures for s in self.seams) or any(c.failures for c in self.chains)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"thresholds": self.thresholds.to_json(), "failed": self.failed,
                 "seams": [s.to_json() for s in self.seams],
                 "chains": [c.to_json() for c in self.chains]}
