@@ -4,8 +4,9 @@ task states out, or the news that the service is gone.
 Tasks that become ready in the same turn of the loop share one submit request. One poller
 sends one getResponse request for every task in flight, when the earliest of them is due
 under the pure `PollPolicy` (its delays grow from `initial` to `cap`, spread by a little
-jitter); a task still unfinished past the policy's deadline fails its job and stays open in
-the journal. Any request that fails transiently is tried again in rounds (`patiently`),
+jitter); a task that starts waiting joins the next poll when that comes sooner than its
+own first one. A task still unfinished past the policy's deadline fails its job and stays
+open in the journal. Any request that fails transiently is tried again in rounds (`patiently`),
 and the gateway keeps an `Outage`: when every request has failed for longer than
 `patience` seconds, waiting is over and `ServiceGone` stops the run. Clock, sleep and
 randomness are parameters.
@@ -154,9 +155,11 @@ class TaskGateway:
         future: asyncio.Future[TaskState] = asyncio.get_running_loop().create_future()
         now = self.clock()
         due = now + poll_delay(self.policy, 0)
-        self._waiters[uuid] = _Waiter(future, due, now + self.policy.deadline)
-        if due < self._next_poll:
+        if self._next_poll <= due:
+            due = self._next_poll  # a poll comes sooner anyway: one request asks for both
+        else:
             self._wake.set()
+        self._waiters[uuid] = _Waiter(future, due, now + self.policy.deadline)
         return await future
 
     async def poll_forever(self) -> None:
@@ -226,6 +229,12 @@ class TaskGateway:
                 self._answer(uuid, self._overdue(uuid))
             else:
                 waiter.due = now + poll_delay(self.policy, waiter.polls) * spread
+        # Tasks that started waiting while this poll was on its way joined it too late: they
+        # go with the next one, instead of a poll of their own right now.
+        upcoming = min((w.due for w in self._waiters.values() if w.due > now), default=None)
+        for waiter in self._waiters.values():
+            if waiter.due <= now:
+                waiter.due = now + poll_delay(self.policy, 0) if upcoming is None else upcoming
 
     def _answer(self, uuid: str, answer: TaskState | BaseException) -> None:
         """Hand a waiting job its task's state (or error), unless it stopped waiting."""
