@@ -95,11 +95,11 @@ class Layout:
 
     def film_record_paths(self) -> list[Path]:
         """Every film record, in name order."""
-        return sorted((self.root / "films").glob("*.json"))
+        return sorted(self.films_dir.glob("*.json"))
 
     def film_work_path(self, name: str) -> Path:
         """Where a film is stitched before it is finished into its file."""
-        return self.root / "films" / f"stitching-{checked_name(name)}"
+        return self.films_dir / f"stitching-{checked_name(name)}"
 
     def derived_path(self, source: str, kind: str) -> Path:
         """The record of the work `kind` done on the object `source` (a graded clip, the
