@@ -202,6 +202,11 @@ _REASONS = {
 }
 
 
+def os_reason(exc: OSError) -> str:
+    """Why a file operation failed, in the words every file error uses."""
+    return _REASONS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
+
+
 class FileError(StoryreelError):
     """A file or folder that cannot be read or written: exit 2 when the user's files are in
     the way (a read-only folder, a file where a folder should be), 1 when the machine is (a
@@ -210,7 +215,7 @@ class FileError(StoryreelError):
     @classmethod
     def from_os(cls, exc: OSError, doing: str, hint: str | None = None) -> FileError:
         """`doing` says what failed, e.g. "write the lock file story.lock"."""
-        reason = _REASONS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
+        reason = os_reason(exc)
         where = f" ({exc.filename})" if exc.filename and str(exc.filename) not in doing else ""
         code = ExitCode.FAILED if exc.errno in _RUN_ERRNOS else ExitCode.USAGE
         return cls(f"cannot {doing}{where}: {reason}", hint=hint, exit_code=code)

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import Location, Problem, StoryboardError, text_position, undecodable
+from ..errors import Location, Problem, StoryboardError, os_reason, text_position, undecodable
 from .lock import DATA_FIELDS, LOCK_VERSION, Lock, LockEntry, Spot
 
 JsonPath = tuple[str | int, ...]
@@ -84,8 +84,7 @@ def read_lock(path: Path) -> Lock:
     except FileNotFoundError:
         return Lock()
     except OSError as exc:
-        what = "is a folder" if path.is_dir() else (exc.strerror or type(exc).__name__)
-        raise LockFileError([Problem(f"cannot read the lock file {path}: {what}",
+        raise LockFileError([Problem(f"cannot read the lock file {path}: {os_reason(exc)}",
                                      hint="the lock file sits next to the storyboard; move "
                                           "whatever is in its place")]) from None
     text = _decode(data, path)
