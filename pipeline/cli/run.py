@@ -91,7 +91,13 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
     from rich.console import Console
 
     from ..report.summary import incomplete_error, summary_json, summary_lines
-    from ..run.execute import BackendName, RunRequest, options_for, prepare_run
+    from ..run.execute import (
+        BackendName,
+        RunRequest,
+        check_budget,
+        options_for,
+        prepare_run,
+    )
 
     name = BackendName(backend)
     path = Path(file)
@@ -100,11 +106,7 @@ def run(file: str, backend: str, concurrency: int | None, max_cost: float | None
     err = Console(stderr=True, highlight=False)
     err.soft_wrap = not err.is_terminal  # a log or a pipe gets whole lines, paths unbroken
     plan = compiled.plan
-    if max_cost is not None and plan.unpriced and not allow_unpriced:
-        more = f" and {len(plan.unpriced) - 5} more" if len(plan.unpriced) > 5 else ""
-        raise UsageError(f"--max-cost {max_cost:g} cannot be kept: no published price for "
-                         f"{', '.join(plan.unpriced[:5])}{more}",
-                         hint="pass --allow-unpriced to run them anyway, or drop --max-cost")
+    check_budget(plan, max_cost, allow_unpriced)
     if name is BackendName.RUNWARE:
         _confirm_spend(compiled.plan, err, yes)
     options = options_for(name, concurrency or compiled.board.concurrency, max_cost,

@@ -35,7 +35,8 @@ from .summary import RunSummary, Stop, summarize
 
 SIMULATOR_URL = "http://simulator.storyreel.invalid/v1"
 
-__all__ = ["BackendName", "Prepared", "RunRequest", "execute", "plan_state", "prepare_run"]
+__all__ = ["BackendName", "Prepared", "RunRequest", "check_budget", "execute", "plan_state",
+           "prepare_run"]
 
 
 class BackendName(StrEnum):
@@ -91,6 +92,16 @@ def prepare_run(req: RunRequest) -> Prepared:
     if req.frozen:
         check_frozen(compiled, state.lock, state.store)
     return Prepared(compiled, state)
+
+
+def check_budget(plan: Plan, max_cost: float | None, allow_unpriced: bool) -> None:
+    """Refuse a spending limit that cannot be kept: shots to run with no published price."""
+    if max_cost is None or not plan.unpriced or allow_unpriced:
+        return
+    more = f" and {len(plan.unpriced) - 5} more" if len(plan.unpriced) > 5 else ""
+    raise UsageError(f"--max-cost {max_cost:g} cannot be kept: no published price for "
+                     f"{', '.join(plan.unpriced[:5])}{more}",
+                     hint="pass --allow-unpriced to run them anyway, or drop --max-cost")
 
 
 def check_writable(compiled: Compiled, lock: Path) -> None:
