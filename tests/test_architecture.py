@@ -101,3 +101,10 @@ def test_a_phase_imports_only_what_docs_architecture_allows(phase: str) -> None:
     wrong = sorted(f"{a} imports {b}" for target, b, a in used
                    if target not in allowed | {phase, "pipeline"})
     assert wrong == []
+
+
+def test_no_module_grows_past_400_lines() -> None:
+    """A module past 400 lines is doing more than one job; split it by job, not by size."""
+    long = sorted(f"{p.relative_to(ROOT)}: {n} lines" for p in PACKAGE.rglob("*.py")
+                  if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400)
+    assert long == []
