@@ -12,6 +12,8 @@ import av
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from support_cli import run_ok as run
+from support_cli import write_story as write
 
 from pipeline.cli import main
 from pipeline.media.metrics import psnr
@@ -23,14 +25,6 @@ SIZE = "defaults: {width: 640, height: 360, duration: 5}\n"
 HEAD = "version: 1\nmodel: pixverse:1@3\n" + SIZE
 
 
-def run(story: Path, *args: str) -> dict[str, Any]:
-    result = CliRunner().invoke(main, ["run", str(story), "--sim-latency", "0,0.05", "--json",
-                                       *args])
-    assert result.exit_code == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
 def frames(path: Path | str) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
@@ -38,13 +32,6 @@ def frames(path: Path | str) -> list[np.ndarray]:
 
 def clip(data: dict[str, Any], key: str) -> list[np.ndarray]:
     return frames(next(s["path"] for s in data["shots"] if s["key"] == key))
-
-
-def write(folder: Path, text: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    story = folder / "story.yaml"
-    story.write_text(text, encoding="utf-8")
-    return story
 
 
 CUTS = HEAD + """\

@@ -4,17 +4,15 @@ leaves alone, and what a changed caption, caption mode or music file makes again
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pysubs2
 import pytest
-from click.testing import CliRunner
+from support_cli import run_ok as run
 from support_sound import film_sound, write_tone
 
-from pipeline.cli import main
 from pipeline.media.probe import probe_video
 from pipeline.media.sound import AUDIO_RATE
 from pipeline.media.soundtrack import loudness_of
@@ -36,13 +34,6 @@ film:
     - {file: music.m4a, start: {shot: c}, gain_db: -3}
   title: {text: "Three places", seconds: 1.5}
 """
-
-
-def run(story: Path) -> dict[str, Any]:
-    result = CliRunner().invoke(main, ["run", str(story), "--sim-latency", "0,0.05", "--json"])
-    assert result.exit_code == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support_cli import write_story
 
 import pipeline as storyreel
 from pipeline.cli import main
@@ -30,9 +31,7 @@ film:
 
 
 def write(folder: Path, text: str = STORY) -> Path:
-    story = folder / "story.yaml"
-    story.write_text(text)
-    return story
+    return write_story(folder, text)
 
 
 def test_every_public_name_resolves_and_says_what_it_is() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from support_cli import run_json as run
 
 from pipeline.cli import main
 from pipeline.media.frames import extract_frame
@@ -31,13 +32,6 @@ film:
   shots: [a, b, c, d]
   transition: {type: crossfade, seconds: 0.5}
 """
-
-
-def run(story: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-    result = CliRunner().invoke(main, ["run", str(story), "--sim-latency", "0,0.05", "--json",
-                                       *args])
-    data = json.loads(result.stdout) if result.stdout.strip() else {}
-    return result.exit_code, data, result.stderr
 
 
 def psnr(a: Any, b: Any) -> float:

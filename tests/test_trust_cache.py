@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support_cli import run_json as run
 
 from pipeline.cli import main
 from pipeline.store import ObjectStore, read_lock, sha256_file
@@ -27,13 +28,6 @@ shots:
 film:
   shots: [a, b, c]
 """
-
-
-def run(story: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-    result = CliRunner().invoke(main, ["run", str(story), "--sim-latency", "0,0.05", "--json",
-                                       *args])
-    data = json.loads(result.stdout) if result.stdout.strip() else {}
-    return result.exit_code, data, result.stderr
 
 
 def plan_status(story: Path) -> dict[str, str]:

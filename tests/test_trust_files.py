@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support_cli import invoke, write_story
 from support_processes import STORYREEL, simulator, stop
 
-from pipeline.cli import main
 from pipeline.simulator.serve import simulate_command
 from pipeline.store import ObjectStore, TaskPhase, read_lock, read_tasks
 
@@ -35,14 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def write(folder: Path, text: str = STORY) -> Path:
-    story = folder / "story.yaml"
-    story.write_text(text)
-    return story
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), env=env)
-    return result.exit_code, result.stdout, result.stderr
+    return write_story(folder, text)
 
 
 def assert_one_clear_error(err: str, *needles: str) -> None:
