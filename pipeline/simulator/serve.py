@@ -9,8 +9,6 @@ Output: a server that answers at `http://HOST:PORT/v1` like Runware (`serve`, bl
 from __future__ import annotations
 
 import errno
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +18,7 @@ from typing import Any
 
 import click
 
+from ..serving import in_thread, listen, origin_of
 from .app import SimulatorApp, SimulatorConfig, create_app
 from .asgi import ASGIApp, Receive, Scope, Send
 from .faults import ConnectionDropped
@@ -60,32 +59,15 @@ def _server(app: ASGIApp, *, quiet: bool, access_log: bool = True) -> Any:
     return uvicorn.Server(uvicorn.Config(app, **options))
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(2048)  # connections wait in the backlog until the server accepts them
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _origin(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8188, *,
           echo: Callable[[str], None] = click.echo, access_log: bool = True) -> None:
     """Answer like Runware at http://HOST:PORT/v1 until interrupted."""
 
     try:
-        sock = _bind(host, port)
+        sock = listen(host, port, backlog=2048)
     except OSError as exc:
         raise CannotListen(_bind_error(host, port, exc)) from None
-    origin = _origin(host, sock.getsockname()[1])
+    origin = origin_of(host, sock)
     app = create_app(config, public_url=origin)
     for line in banner(origin, config):
         echo(line)
@@ -139,27 +121,11 @@ class Served:
 @contextmanager
 def running(make_app: Callable[[str], ASGIApp], host: str = "127.0.0.1") -> Iterator[Served]:
     """Serve `make_app(origin)` on a free port in a thread; stop it on leaving."""
-    sock = _bind(host, 0)
-    origin = _origin(host, sock.getsockname()[1])
+    sock = listen(host, 0, backlog=2048)
+    origin = origin_of(host, sock)
     app = make_app(origin)
-    server = _server(app, quiet=True)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        _wait_started(server, thread)
+    with in_thread(_server(app, quiet=True), sock, "the simulator server"):
         yield Served(origin, app)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-def _wait_started(server: Any, thread: threading.Thread, limit: float = 10.0) -> None:
-    deadline = time.monotonic() + limit
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the simulator server did not start")
-        time.sleep(0.005)
 
 
 @contextmanager

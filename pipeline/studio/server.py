@@ -2,8 +2,8 @@
 (uvicorn) out, in the foreground (`serve`) or in a thread for tests and benchmarks
 (`serving`).
 
-The socket is bound before uvicorn starts, so port 0 gives a free port whose address is
-known before the first request, and a busy port is an error the command can explain.
+The socket is bound (by `pipeline.serving`) before uvicorn starts, so a busy port is an
+error the command can explain.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from ..errors import UsageError
+from ..serving import ANY_ADDRESS, in_thread, listen, origin_of
 from .app import create_app
 from .review import Review, ReviewConfig
 
@@ -37,33 +38,20 @@ class Served:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # asyncio turns Nagle off only on sockets made with proto=IPPROTO_TCP; connections
-    # accepted here inherit this instead. Without it a response written in two parts (headers,
-    # then body) waits out the client's delayed ACK: 40 ms per request on a kept-alive
-    # connection, seconds for a page of posters.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((host, port))
-        sock.listen(128)
+        return listen(host, port)
     except OSError as exc:
-        sock.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}",
                          hint="choose another --port, or --port 0 for any free one") from None
-    return sock
 
 
 def url_of(host: str, sock: socket.socket) -> str:
-    port = sock.getsockname()[1]
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+    return origin_of(host, sock) + "/"
 
 
 def allowed_hosts(host: str) -> list[str]:
     """Host names a request may carry: this machine's, or any when serving every address."""
-    if host in ("0.0.0.0", "::", ""):
+    if host in ANY_ADDRESS:
         return ["*"]
     names = {host, "127.0.0.1", "localhost", "[::1]"}
     return sorted(f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names)
@@ -112,21 +100,11 @@ def serving(config: ReviewConfig, host: str = "127.0.0.1") -> Iterator[Served]:
     """The studio on a free port in a thread, stopped on leaving."""
     sock = bind(host, 0)
     app = create_app(config, hosts=allowed_hosts(host))
-    server = make_server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the studio did not start")
-            time.sleep(0.01)
-        yield Served(url_of(host, sock), app)
-    finally:
-        review = getattr(app.state, "review", None)
-        if review is not None:
-            review.events.close()
-            review.runs.join(60)
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with in_thread(make_server(app), sock, "the studio"):
+        try:
+            yield Served(url_of(host, sock), app)
+        finally:
+            review = getattr(app.state, "review", None)
+            if review is not None:  # its event streams end, and a run it started finishes
+                review.events.close()
+                review.runs.join(60)
