@@ -1,4 +1,5 @@
-"""Frames: a clip file in; one of its frames as an RGB image, and that image as a PNG, out.
+"""Frames: a clip file in; one of its frames as an RGB image, and that image as a PNG, out;
+and a packed yuv420p frame's Y, U and V planes.
 
 The last frame of a shot becomes the first frame of the next: "first", "last" or a 0-based
 index (negative from the end) is found from packet timestamps, decoding as little as it can.
@@ -14,6 +15,8 @@ from itertools import islice
 from pathlib import Path
 
 import av
+import numpy as np
+import numpy.typing as npt
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
@@ -23,7 +26,10 @@ from ..errors import MediaError
 from ..store.atomic import write_atomic
 from .probe import media_errors, open_input, time_base, video_duration, video_stream
 
-__all__ = ["extract_frame", "save_png"]
+__all__ = ["Planes", "extract_frame", "save_png", "split_planes"]
+
+U8 = npt.NDArray[np.uint8]
+Planes = tuple[U8, U8, U8]
 
 
 # zlib level 1: a 720p frame compresses in a fraction of the time of level 6 and is at most a
@@ -146,3 +152,13 @@ def save_png(image: Image.Image, out: Path) -> str:
     with media_errors(out):
         write_atomic(out, data)
     return hashlib.sha256(data).hexdigest()
+
+
+def split_planes(buf: U8, width: int, height: int) -> Planes:
+    """Views of the Y, U and V planes in a packed yuv420p buffer."""
+    flat = buf.reshape(-1)
+    luma, quarter = width * height, width * height // 4
+    chroma = (height // 2, width // 2)
+    return (flat[:luma].reshape(height, width),
+            flat[luma:luma + quarter].reshape(chroma),
+            flat[luma + quarter:luma + 2 * quarter].reshape(chroma))

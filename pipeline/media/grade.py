@@ -35,7 +35,7 @@ from .colour import YuvSpace, lab_to_rgb, mix_channels, rgb_to_lab
 from .copy import move_packet
 from .encode import configure_encoder, stamp_frame
 from .formats import format_for_file, open_output
-from .frames import extract_frame
+from .frames import Planes, extract_frame, split_planes
 from .probe import media_errors, time_base
 
 __all__ = ["Correction", "grade_clip", "grade_planes", "measure_correction"]
@@ -103,9 +103,6 @@ def measure_correction(path: Path) -> Correction:
     return Correction.between(first, last)
 
 
-Planes = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
-
-
 def grade_planes(planes: Planes, correction: Correction, t: float, space: YuvSpace) -> Planes:
     """One yuv420p frame's planes graded as the frame `t` (0..1) of the way through its clip.
 
@@ -171,14 +168,8 @@ def grade_clip(src: Path, out: Path, correction: Correction) -> int:
 
 def _planes(frame: VideoFrame) -> Planes:
     """The Y, U and V planes of a yuv420p frame (its packed array split)."""
-    packed = cast(npt.NDArray[np.uint8], frame.to_ndarray())
-    width, height = frame.width, frame.height
-    flat = packed.reshape(-1)
-    luma, quarter = width * height, width * height // 4
-    chroma = (height // 2, width // 2)
-    return (flat[:luma].reshape(height, width),
-            flat[luma : luma + quarter].reshape(chroma),
-            flat[luma + quarter : luma + 2 * quarter].reshape(chroma))
+    return split_planes(cast(npt.NDArray[np.uint8], frame.to_ndarray()), frame.width,
+                        frame.height)
 
 
 def _copy_sound(clip: Clip, audio: AudioStream, stream: AudioStream,

@@ -21,6 +21,8 @@ import numpy.typing as npt
 from av.video.reformatter import ColorRange, Colorspace
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from ..media.frames import split_planes
+
 U8 = npt.NDArray[np.uint8]
 Tables = tuple[U8 | None, ...]  # lookup tables for Y, U and V; None leaves a plane unchanged
 
@@ -48,15 +50,6 @@ def small_rgb_to_yuv(rgb: U8) -> tuple[U8, U8, U8]:
     u, v = np.moveaxis((128 + 224 * chroma + 0.5).astype(np.uint8), 2, 0)
     return luma, np.ascontiguousarray(u), np.ascontiguousarray(v)
 
-
-def split_planes(buf: U8, width: int, height: int) -> tuple[U8, U8, U8]:
-    """Views of the Y, U and V planes in a packed yuv420p buffer."""
-    flat = buf.reshape(-1)
-    luma, quarter = width * height, width * height // 4
-    chroma = (height // 2, width // 2)
-    return (flat[:luma].reshape(height, width),
-            flat[luma:luma + quarter].reshape(chroma),
-            flat[luma + quarter:luma + 2 * quarter].reshape(chroma))
 
 
 @dataclass(frozen=True)
