@@ -141,6 +141,7 @@ class LiveRun:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.lines = 0
         self.progress = 0
+        self.text: list[str] = []
         self._changed = threading.Condition()
         self._copier = threading.Thread(target=self._copy, args=(log,), daemon=True)
         self._copier.start()
@@ -149,9 +150,11 @@ class LiveRun:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             log.write(line)
+            text = line.decode(errors="replace").rstrip()
             with self._changed:
                 self.lines += 1
-                self.progress += bool(PROGRESS.match(line.decode(errors="replace").rstrip()))
+                self.text.append(text)
+                self.progress += bool(PROGRESS.match(text))
                 self._changed.notify_all()
         with self._changed:
             self.lines = self.progress = 1 << 30  # nothing more will come
@@ -162,6 +165,24 @@ class LiveRun:
         with self._changed:
             self._changed.wait_for(lambda: self.lines >= lines and self.progress >= progress,
                                    timeout)
+
+    def wait_line(self, pattern: str, timeout: float = 120.0) -> bool:
+        """Until a line matches `pattern` (a regular expression); whether one did."""
+        found = re.compile(pattern)
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: any(found.search(t) for t in self.text) or self.lines >= 1 << 30,
+                timeout) and any(found.search(t) for t in self.text)
+
+    def interrupt(self, timeout: float = 60.0) -> int:
+        """Ctrl-C (SIGINT), as a user would press it; the exit code and every line written."""
+        try:
+            self.process.send_signal(signal.SIGINT)
+            code = self.process.wait(timeout)
+            self._copier.join(10)
+        finally:
+            stop(self.process)
+        return code
 
     def kill(self) -> bool:
         """SIGKILL; whether the process was still running."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from support_cli import run_json as run
+from support_processes import LiveRun
 
 from pipeline.cli import main
 from pipeline.media.frames import extract_frame
@@ -222,32 +224,21 @@ def submitted_tasks(journal: Path) -> list[tuple[str, str]]:
 
 
 def test_ctrl_c_keeps_tasks_in_flight_and_a_rerun_resumes_them(tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-    import time
-
     story = tmp_path / "story.yaml"
     story.write_text(STORY)
     journal = tmp_path / ".storyreel" / "journal.sqlite"
-    submitted: list[tuple[str, str]] = []
-    with subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(story),
-                           "--sim-latency", "3,4"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True) as proc:
+    with (tmp_path / "run.log").open("wb") as log:
+        live = LiveRun(story, os.environ, ["--sim-latency", "3,4"], log)
         try:
-            for _ in range(400):
-                submitted = submitted_tasks(journal)
-                if submitted:
-                    break
-                time.sleep(0.05)
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=60)
+            # A shot says "rendering" once its task is submitted and journaled; each takes 3 s
+            # or more, so Ctrl-C now finds tasks in flight.
+            assert live.wait_line(r"^\[.*\] \S+: rendering$"), "\n".join(live.text)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    assert proc.returncode == 130
+            code = live.interrupt()
+    err = "\n".join(live.text)
+    assert code == 130, err
     assert "run the same command again to resume" in err
+    submitted = submitted_tasks(journal)  # what was in flight when the run was interrupted
     assert submitted
     code, data, err = run(story)
     assert code == 0
