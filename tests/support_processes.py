@@ -129,6 +129,12 @@ class Finished:
 PROGRESS = re.compile(r"^\[\s*[\d.]+s\] \S+: (downloading|done|failed)$|^\[.*\] stitching ")
 
 
+def _answer_ctrl_c() -> None:
+    """In the child: Ctrl-C (SIGINT) does what it does at a terminal. A shell starts its
+    background commands with SIGINT ignored, and a suite run that way would hand that on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class LiveRun:
     """`storyreel run STORY --json` in the storyboard's folder, not waited for. Its stderr is
     copied to `log` line by line, and counted: its first line (it has compiled the storyboard
@@ -138,7 +144,8 @@ class LiveRun:
                  log: IO[bytes]) -> None:
         command = [*STORYREEL, "run", str(story), "--json", *args]
         self.process = subprocess.Popen(command, cwd=story.parent, env=dict(env),
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        preexec_fn=_answer_ctrl_c)
         self.lines = 0
         self.progress = 0
         self.text: list[str] = []
