@@ -356,3 +356,11 @@ def test_each_model_has_a_golden_plan_and_three_refusals_of_its_own(air: str) ->
     assert len(cases) >= 3
     for case in cases:
         assert f"model: {air}" in case.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", sorted((schemas_dir() / "models").glob("*.json")) + sorted(
+    schemas_dir().glob("*.json")), ids=lambda p: p.name)
+def test_every_shipped_schema_is_valid_json_schema(path: Path) -> None:
+    """The catalog does not check its files against the metaschema when it loads them (the
+    command line would pay half a second at every start): this test does, once."""
+    Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
