@@ -23,7 +23,6 @@ package is public; its modules may change between versions.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from importlib import import_module
 from os import PathLike
@@ -187,6 +186,8 @@ def render(storyboard: StrPath, *, backend: str = "simulator", yes: bool = False
     on its shots and films; running it again resumes without paying twice. Raises
     `StoryboardError` before anything is spent when the storyboard has a problem.
     """
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -16,7 +16,6 @@ from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
-import pyloudnorm  # type: ignore[import-untyped]
 
 from .audio import read_sound
 from .cues import TITLE_KEY, SoundCue, Soundtrack, cue_start
@@ -112,6 +111,9 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def loudness_of(track: Sound) -> float:
     """Integrated loudness (LUFS, BS.1770 gated); -inf for silence or under 0.4 s."""
+    # Imported here: it brings scipy.signal (about a second), which only a soundtrack needs.
+    import pyloudnorm  # type: ignore[import-untyped]
+
     meter = pyloudnorm.Meter(AUDIO_RATE)
     if track.shape[1] <= meter.block_size * AUDIO_RATE:
         return -math.inf

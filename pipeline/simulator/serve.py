@@ -14,15 +14,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..serving import in_thread, listen, origin_of
-from .app import SimulatorApp, SimulatorConfig, create_app
 from .asgi import ASGIApp, Receive, Scope, Send
 from .faults import ConnectionDropped
 from .options import FAULTS_HELP, SimOptions, latency_option, rates_option
+
+if TYPE_CHECKING:  # the app (video, sound) is loaded when a server starts, not for --help
+    from .app import SimulatorApp, SimulatorConfig
 
 # -- uvicorn -----------------------------------------------------------------------------
 
@@ -68,6 +70,8 @@ def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8188, *,
     except OSError as exc:
         raise CannotListen(_bind_error(host, port, exc)) from None
     origin = origin_of(host, sock)
+    from .app import create_app
+
     app = create_app(config, public_url=origin)
     for line in banner(origin, config):
         echo(line)
@@ -132,6 +136,8 @@ def running(make_app: Callable[[str], ASGIApp], host: str = "127.0.0.1") -> Iter
 def serving(config: SimulatorConfig, *, host: str = "127.0.0.1",
             clock: Callable[[], float] = time.time) -> Iterator[Served]:
     """The simulator on a real socket, in a thread: `with serving(cfg) as s: s.url`."""
+
+    from .app import create_app
 
     def make(origin: str) -> SimulatorApp:
         return create_app(config, clock=clock, public_url=origin)
@@ -209,6 +215,8 @@ def simulate_command() -> click.Command:
                  fail_rates: dict[str, float], retry_after: float, url_ttl: float | None,
                  seed: int, max_tasks: int, access_log: bool, state_dir: Path | None,
                  drift: float) -> None:
+        from .app import SimulatorConfig
+
         config = SimOptions(latency, fail_rates, drift).apply(SimulatorConfig(
             api_key=api_key, retry_after=retry_after, url_ttl=url_ttl, seed=seed,
             max_tasks=max_tasks, state_dir=state_dir))
