@@ -23,6 +23,7 @@ from support_studio import listening, render, token_of
 
 from pipeline.cli import main
 from pipeline.simulator.options import SimOptions
+from pipeline.store import ObjectStore, TaskPhase, read_tasks
 from pipeline.studio.review import ReviewConfig
 from pipeline.studio.server import Served, serving
 
@@ -372,3 +373,34 @@ def test_a_seam_is_poor_below_the_storyboards_continuity_threshold(client: httpx
     [seam] = board(client)["seams"]
     assert seam["poor"]
     assert 'class="seam poor"' in client.get("/").text
+
+
+def test_stop_ends_a_run_from_the_page_and_the_next_run_resumes_its_tasks(
+        tmp_path: Path) -> None:
+    story = tmp_path / "story.yaml"
+    story.write_text("version: 1\nmodel: pixverse:1@3\ndefaults: {width: 640, height: 360}\n"
+                     "shots:\n  a: {positivePrompt: a hill, seed: 1}\n"
+                     "  b: {from: a, positivePrompt: a river, seed: 2}\n")
+    slow = SimOptions(latency=(3.0, 4.0))
+    with serving(ReviewConfig(story, "story.yaml", simulator=slow)) as served, \
+            httpx.Client(base_url=served.url, timeout=120) as client, \
+            listening(f"{served.url}api/events") as events:
+        headers = {"X-Studio-Token": token_of(client.get("/").text)}
+        assert 'id="stop"' in client.get("/").text
+        assert client.post("/api/stop", json={}, headers=headers).status_code == 409
+        assert client.post("/api/run", json={}, headers=headers).status_code == 202
+        events.wait_for(lambda items: any(k == "job" and d["status"] == "rendering"
+                                          for k, d in items))
+        assert client.post("/api/stop", json={}).status_code == 403  # no token, no stop
+        assert client.post("/api/stop", json={}, headers=headers).status_code == 202
+        ended = events.wait_for(lambda items: any(k == "run" and d["state"] != "started"
+                                                  for k, d in items))
+        outcome = next(d for k, d in ended if k == "run" and d["state"] != "started")
+        assert outcome["state"] == "stopped" and "without paying twice" in outcome["message"]
+        assert not served.review.run_active
+    in_flight = read_tasks(ObjectStore(tmp_path / ".storyreel").journal_path,
+                           TaskPhase.SUBMITTED)
+    assert [t.shot_key for t in in_flight] == ["a"]
+    again = CliRunner().invoke(main, ["run", str(story), "--sim-latency", "0,0.05"])
+    assert again.exit_code == 0, again.stderr
+    assert f"a: resuming task {in_flight[0].task_uuid}" in again.stderr

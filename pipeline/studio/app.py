@@ -5,6 +5,7 @@
     POST /api/pick      {"shot": key, "take": n}: write `pick: n` into the shot's YAML
     POST /api/reroll    {"shot": key}: write a new `seed` into the shot's YAML
     POST /api/run       {"confirm": usd}: run the storyboard (confirm what a paid run costs)
+    POST /api/stop      {}: stop the run the studio started (its tasks in flight are kept)
     GET  /api/events    Server-Sent Events: job, note, run, board
     GET  /media/<sha256>.<ext>   a stored object or a film, by content hash, with Range
     GET  /poster/<take sha256>.jpg   the poster of a take on the board, made once
@@ -113,6 +114,7 @@ def _routes(review: Callable[[], Review]) -> list[Route]:
         Route("/api/pick", _guarded(review, _pick), methods=["POST"]),
         Route("/api/reroll", _guarded(review, _reroll), methods=["POST"]),
         Route("/api/run", _guarded(review, _run), methods=["POST"]),
+        Route("/api/stop", _guarded(review, _stop), methods=["POST"]),
         Route("/api/events", events),
         *_media_routes(review),
     ]
@@ -228,6 +230,12 @@ async def _run(review: Review, body: dict[str, Any]) -> Response:
         return _error(409, "a run is going already; wait for it to finish")
     return JSONResponse({"started": True, "backend": review.config.backend, **pending},
                         status_code=202)
+
+
+async def _stop(review: Review, body: dict[str, Any]) -> Response:
+    if not review.stop_run():
+        return _error(409, "no run started from this studio is going")
+    return JSONResponse({"stopping": True}, status_code=202)
 
 
 def _error(status: int, message: str) -> JSONResponse:

@@ -3,8 +3,9 @@ the pages (Server-Sent Events), out.
 
 `Events` fans each event out to every open page. `RunThread` runs the storyboard with the
 same code as `storyreel run` (`prepare_run`, `execute`) in a thread of its own, with its own
-event loop, so stitching a film never stalls the pages; its `Reporter` turns every change of
-a shot's status into a `job` event. `watch` notices what changed on disk (an editor saved
+event loop, so stitching a film never stalls the pages, and stops it when asked as Ctrl-C
+stops the command (its tasks in flight stay in the journal); its `Reporter` turns every
+change of a shot's status into a `job` event. `watch` notices what changed on disk (an editor saved
 the storyboard, a run in another process wrote the journal, the store or the lock) and
 sends a `board` event, so a run from the command line shows up live too.
 """
@@ -14,15 +15,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import StoryreelError
 from ..run.execute import BackendName, RunRequest, execute, options_for, prepare_run
 from ..run.scheduler import Job, RunOptions
 from .board import LiveState
 
+T = TypeVar("T")
 Event = tuple[str, dict[str, Any]]
 _CLOSE: Event = ("close", {})
 
@@ -95,6 +97,7 @@ class RunThread:
         self.thread: threading.Thread | None = None
         self._running = False
         self._lock = threading.Lock()
+        self._stop = Stopper()
 
     @property
     def active(self) -> bool:
@@ -112,11 +115,21 @@ class RunThread:
             if self._running:
                 return False
             self._running = True
+            self._stop = Stopper()
             self.reporter = StudioReporter(self.publish)
             self.thread = threading.Thread(target=self._run,
                                            args=(req, self.reporter, max_cost),
                                            name="storyreel-run", daemon=True)
             self.thread.start()
+            return True
+
+    def stop(self) -> bool:
+        """Stop the run going, as Ctrl-C stops `storyreel run`: its tasks in flight stay in
+        the journal for the next run to resume. False when no run is going."""
+        with self._lock:
+            if not self._running:
+                return False
+            self._stop.stop()
             return True
 
     def join(self, timeout: float | None = None) -> None:
@@ -127,7 +140,7 @@ class RunThread:
         self.publish("run", {"state": "started", "backend": req.backend})
         bug: Exception | None = None
         try:
-            outcome = _outcome(req, reporter, max_cost)
+            outcome = _outcome(req, reporter, max_cost, self._stop)
         except Exception as exc:  # a bug: the page must still learn the run ended
             outcome = {"state": "failed", "message": f"{type(exc).__name__}: {exc}"}
             bug = exc
@@ -138,17 +151,52 @@ class RunThread:
             raise bug
 
 
-def _outcome(req: RunRequest, reporter: StudioReporter, max_cost: float | None
-             ) -> dict[str, Any]:
+class Stopper:
+    """Cancels a run's main task from another thread, whether it has started yet or not."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._asked = False
+        self._cancel: Callable[[], None] | None = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._asked = True
+            cancel = self._cancel
+        if cancel is not None:
+            cancel()
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await `work` until it ends or `stop` is called (CancelledError)."""
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        def cancel() -> None:
+            loop.call_soon_threadsafe(task.cancel)
+
+        with self._lock:
+            self._cancel = cancel
+            asked = self._asked
+        if asked:  # stopped before it began
+            work.close()
+            raise asyncio.CancelledError
+        return await work
+
+
+def _outcome(req: RunRequest, reporter: StudioReporter, max_cost: float | None,
+             stopper: Stopper) -> dict[str, Any]:
     """Run the storyboard as `storyreel run` does; the `run` event that says how it ended."""
     try:
         prepared = prepare_run(req)
         options = run_options(req.backend, prepared.compiled.board.concurrency, max_cost)
         req = RunRequest(req.path, req.display, req.backend, options,
                          simulator=req.simulator, environ=req.environ)
-        summary = asyncio.run(execute(req, reporter, prepared))
+        summary = asyncio.run(stopper.run(execute(req, reporter, prepared)))
     except StoryreelError as exc:
         return {"state": "failed", "message": exc.render()}
+    except asyncio.CancelledError:
+        return {"state": "stopped", "message": "run stopped: its tasks in flight are kept; "
+                "Run again resumes them without paying twice"}
     films = [{"file": f.path.name if f.path else None, "method": f.method, "error": f.error}
              for f in summary.films]
     return {"state": "finished", "complete": summary.complete, "cost": summary.cost,

@@ -110,6 +110,10 @@ class Review:
 
     # Runs
 
+    def stop_run(self) -> bool:
+        """Stop the run this studio started; False when it has none going."""
+        return self.runs.stop()
+
     def start_run(self, max_cost: float | None) -> bool:
         req = RunRequest(self.config.path, self.config.display, BackendName(self.config.backend),
                          simulator=self.config.simulator, environ=self.config.environ)

@@ -84,6 +84,10 @@
       await act("/api/reroll", { shot: button.dataset.shot });
     } else if (button.id === "run") {
       await startRun(null);
+    } else if (button.id === "stop") {
+      button.disabled = true;
+      const { ok, data } = await post("/api/stop", {});
+      if (!ok) { button.disabled = false; say(data.error || "the run did not stop"); }
     }
   });
 
@@ -137,6 +141,8 @@
     if (!button) return;
     button.disabled = running;
     button.textContent = running ? "Running…" : "Run";
+    const stop = document.getElementById("stop");
+    if (stop) { stop.hidden = !running; stop.disabled = false; }
   }
 
   const events = new EventSource("/api/events");
@@ -152,6 +158,7 @@
     if (run.state === "started") { setRunning(true); log(`run started (${run.backend})`); return; }
     setRunning(false);
     if (run.state === "failed") { log(run.message, true); say(run.message); }
+    else if (run.state === "stopped") log(run.message);
     else log(run.complete ? `run finished · $${run.cost.toFixed(3)}` : "run finished incomplete: see the failed shots", !run.complete);
     refresh();
   });
