@@ -98,14 +98,9 @@ def compile(storyboard: StrPath, *, allow_outside: bool = False) -> Compiled:
     with every problem found, each at its file:line:col. `allow_outside` lets the storyboard
     read local files outside its folder, as `--allow-outside` does.
     """
-    from .language.compile import compile_storyboard
-    from .run.state import plan_state
+    from .run.state import compile_with_state
 
-    path = Path(storyboard)
-    state = plan_state(path)
-    return compile_storyboard(path, display=str(storyboard), lock=state.lock.shots,
-                              is_cached=state.is_cached, store_reason=state.reason,
-                              best_frame=state.best_frame, allow_outside=allow_outside)
+    return compile_with_state(Path(storyboard), str(storyboard), allow_outside=allow_outside)
 
 
 def plan(storyboard: StrPath, *, allow_outside: bool = False) -> Plan:

@@ -81,6 +81,24 @@ def _add_tone(container: OutputContainer, stream: AudioStream, seconds: float) -
     container.mux(stream.encode(None))
 
 
+def write_pictures(path: Path, pictures: list[Picture], options: dict[str, str],
+                   gop: int | None = None) -> Path:
+    """An H.264 clip of exactly these pictures, one frame each, with libx264 `options` (and
+    a keyframe every `gop` frames, when given)."""
+    with av.open(str(path), "w") as container:
+        stream = cast(VideoStream, container.add_stream("libx264", rate=FPS,
+                                                        options=dict(options)))
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        for i, img in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
 def decoded(path: Path) -> list[Picture]:
     with av.open(str(path)) as container:
         frames = container.decode(video=0)

@@ -176,10 +176,13 @@ class LiveRun:
     def wait_line(self, pattern: str, timeout: float = 120.0) -> bool:
         """Until a line matches `pattern` (a regular expression); whether one did."""
         found = re.compile(pattern)
+
+        def seen() -> bool:
+            return any(found.search(t) for t in self.text)
+
         with self._changed:
-            return self._changed.wait_for(
-                lambda: any(found.search(t) for t in self.text) or self.lines >= 1 << 30,
-                timeout) and any(found.search(t) for t in self.text)
+            self._changed.wait_for(lambda: seen() or self.lines >= 1 << 30, timeout)
+            return seen()
 
     def interrupt(self, timeout: float = 60.0) -> int:
         """Ctrl-C (SIGINT), as a user would press it; the exit code and every line written."""

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
 
 import av
 import numpy as np
 import pytest
-from av.video.stream import VideoStream
 from support_clips import (
     BLUE,
     FPS,
@@ -24,12 +22,12 @@ from support_clips import (
     YELLOW,
     H,
     Picture,
-    W,
     decoded,
     frame_number,
     make_clip,
     picture,
     video_packets,
+    write_pictures,
 )
 
 from pipeline.errors import MediaError
@@ -43,17 +41,7 @@ Colour = tuple[int, int, int]
 
 def write_clip(path: Path, pictures: list[Picture], options: dict[str, str] = H264_OPTIONS
                ) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = cast(VideoStream, container.add_stream("libx264", rate=FPS,
-                                                        options=dict(options)))
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.codec_context.gop_size = 24
-        for i, img in enumerate(pictures):
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
+    return write_pictures(path, pictures, options, gop=24)
 
 
 def child_of(path: Path, parent: Colour, k: int, frames: int, colour: Colour,

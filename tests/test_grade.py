@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import cast
 
-import av
 import numpy as np
 import pytest
-from av.video.stream import VideoStream
-from support_clips import FPS, RED, H, Picture, W, decoded, make_clip, picture
+from support_clips import FPS, RED, H, Picture, W, decoded, make_clip, picture, write_pictures
 
 from pipeline.media.colour import lab_to_rgb, rgb_to_lab
 from pipeline.media.focus import find_sharpest
@@ -43,16 +40,7 @@ def scene(index: int) -> Picture:
 
 
 def write_frames(path: Path, pictures: list[Picture]) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = cast(VideoStream, container.add_stream("libx264", rate=FPS,
-                                                        options={"crf": "12"}))
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for i, img in enumerate(pictures):
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
+    return write_pictures(path, pictures, {"crf": "12"})
 
 
 def drifted(img: Picture, amount: float) -> Picture:

@@ -37,12 +37,9 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
 def compile_file(file: str, allow_outside: bool = False, with_state: bool = True) -> Compiled:
     """A storyboard compiled (against its lock and cache, `with_state`)."""
     from ..language.compile import compile_storyboard
-    from ..run.state import plan_state
+    from ..run.state import compile_with_state
 
     path = Path(file)
     if not with_state:
         return compile_storyboard(path, display=file, allow_outside=allow_outside)
-    state = plan_state(path)
-    return compile_storyboard(path, display=file, lock=state.lock.shots,
-                              is_cached=state.is_cached, store_reason=state.reason,
-                              best_frame=state.best_frame, allow_outside=allow_outside)
+    return compile_with_state(path, file, allow_outside=allow_outside)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FileError
+from ..language.compile import Compiled, compile_storyboard
 from ..language.plan import Reason
 from ..store import (
     Lock,
@@ -83,3 +84,11 @@ def plan_state(path: Path) -> PlanState:
     except OSError as exc:
         raise FileError.from_os(exc, f"read the lock file {lock_path}") from None
     return PlanState(lock, ObjectStore(store_root_for(path)))
+
+
+def compile_with_state(path: Path, display: str, *, allow_outside: bool = False) -> Compiled:
+    """The storyboard compiled against its lock and cache: what `plan` shows."""
+    state = plan_state(path)
+    return compile_storyboard(path, display=display, lock=state.lock.shots,
+                              is_cached=state.is_cached, store_reason=state.reason,
+                              best_frame=state.best_frame, allow_outside=allow_outside)
